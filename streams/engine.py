@@ -1,0 +1,121 @@
+"""The one entry point of the core: ``apply(state, event, rules) -> (state, alerts)``.
+
+The live worker, the replay and the backtest all call it, so the same events give the same
+alerts everywhere. ``apply`` updates ``state`` in place (and returns it) for speed.
+"""
+
+from schemas.alerts import Alert
+from schemas.events import OnboardingEvent, OnboardingType
+from streams.alerting import build_alert, is_suppressed, record_alerted, suppression_key
+from streams.intake import Transfer
+from streams.money import to_cents
+from streams.ruleset import CompiledRules
+from streams.rules import TRANSFER_RULES, Check
+from streams.rules.structuring import is_near_threshold
+from streams.state import (
+    NEAR_THRESHOLD_KEPT,
+    RECENT_TRANSFERS_KEPT,
+    CustomerState,
+    append_capped,
+    counterparty_key,
+    remember_counterparty,
+)
+
+_STATUS_AFTER: dict[OnboardingType, str] = {
+    OnboardingType.REGISTERED: "registered",
+    OnboardingType.KYC_SUBMITTED: "submitted",
+    OnboardingType.KYC_VERIFIED: "verified",
+    OnboardingType.KYC_REJECTED: "rejected",
+    OnboardingType.CLOSED: "closed",
+}
+
+Position = tuple[str, int]
+"""Where an input came from: (source, e.g. ``transactions/3``, and its offset)."""
+
+
+def apply(
+    state: CustomerState | None,
+    event: Transfer | OnboardingEvent,
+    rules: CompiledRules,
+    position: Position | None = None,
+) -> tuple[CustomerState, list[Alert]]:
+    """Apply one event to a customer's state; return the state and the alerts it raises.
+
+    An event at or below the last offset applied from its source changes nothing: replays
+    after a crash are idempotent.
+    """
+    if state is None:
+        state = CustomerState()
+    if position is not None:
+        source, offset = position
+        if state.already_applied(source, offset):
+            return state, []
+        state.applied[source] = offset
+    if isinstance(event, Transfer):
+        return state, _apply_transfer(state, event, rules)
+    _apply_onboarding(state, event)
+    return state, []
+
+
+def _apply_onboarding(state: CustomerState, event: OnboardingEvent) -> None:
+    profile = state.profile
+    status = _STATUS_AFTER.get(event.type)
+    if status is not None:
+        profile.kyc_status = status
+    if event.type is OnboardingType.REGISTERED and profile.registered_at_s is None:
+        profile.registered_at_s = int(event.occurred_at.timestamp())
+    if event.kyc_tier is not None:
+        profile.kyc_tier = event.kyc_tier
+    if event.country_of_residence is not None:
+        profile.country_of_residence = event.country_of_residence
+    if event.nationality is not None:
+        profile.nationality = event.nationality
+    if event.pep is not None:
+        profile.pep = event.pep
+    if event.sanctions_hit is not None:
+        profile.sanctions_hit = event.sanctions_hit
+    if event.expected_monthly_volume_usd is not None:
+        profile.expected_monthly_usd_cents = to_cents(event.expected_monthly_volume_usd)
+
+
+def _record_transfer(state: CustomerState, transfer: Transfer, rules: CompiledRules) -> None:
+    at_s = transfer.at_s
+    state.windows.add(at_s, transfer.out, transfer.usd_cents)
+    if transfer.cp_address:
+        seen = state.counterparties_out if transfer.out else state.counterparties_in
+        remember_counterparty(seen, counterparty_key(transfer.cp_address), at_s)
+    if is_near_threshold(
+        transfer.usd_cents, rules.near_threshold_floor_cents, rules.reporting_threshold_cents
+    ):
+        append_capped(state.near_threshold, [at_s, transfer.event_id, transfer.usd_cents],
+                      NEAR_THRESHOLD_KEPT)
+    append_capped(state.recent, [at_s, int(transfer.out), transfer.usd_cents, transfer.event_id],
+                  RECENT_TRANSFERS_KEPT)
+    if at_s > state.watermark_s:
+        state.watermark_s = at_s
+        state.windows.expire(at_s)
+
+
+def _apply_transfer(state: CustomerState, transfer: Transfer, rules: CompiledRules) -> list[Alert]:
+    """Events later than the allowed lateness do not enter the windows (their buckets may be
+    gone, and counting them would rewrite history already alerted on); they are still checked
+    by the rules that need no window."""
+    counts_in_windows = transfer.at_s >= state.watermark_s - rules.config.allowed_lateness_s
+    if counts_in_windows:
+        _record_transfer(state, transfer, rules)
+    check = Check(transfer, state, rules)
+    configs = rules.config.rules
+    alerts: list[Alert] = []
+    for rule in TRANSFER_RULES:
+        config = getattr(configs, rule.rule_id)
+        if not config.enabled or (rule.uses_windows and not counts_in_windows):
+            continue
+        if is_suppressed(state, rule.rule_id, transfer, config.cooldown_s):
+            continue
+        finding = rule.check(check, config)
+        if finding is None:
+            continue
+        key = suppression_key(transfer, config.cooldown_s)
+        alerts.append(build_alert(finding, transfer, state, rules.version, key))
+        record_alerted(state, rule.rule_id, transfer, config.cooldown_s)
+    return alerts

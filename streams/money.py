@@ -1,0 +1,17 @@
+"""USD in the core is an ``int`` number of cents: exact, cheap to add and compare.
+
+Amounts enter as ``Decimal`` (the wire format) and are rounded half-even to the cent once, at
+the edge; alerts turn cents back into ``Decimal`` dollars.
+"""
+
+from decimal import ROUND_HALF_EVEN, Decimal
+
+_CENT = Decimal("0.01")
+
+
+def to_cents(usd: Decimal) -> int:
+    return int(usd.quantize(_CENT, rounding=ROUND_HALF_EVEN).scaleb(2))
+
+
+def to_usd(cents: int) -> Decimal:
+    return Decimal(cents).scaleb(-2)

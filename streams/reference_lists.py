@@ -1,0 +1,99 @@
+"""Sanctioned and mixer addresses, FATF jurisdictions: loaded from CSV files named in config."""
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class ListedAddress:
+    address: str
+    list_name: str
+    entity: str
+    detail: str
+
+
+def _is_hex_address(address: str) -> bool:
+    return address[:2].lower() == "0x"
+
+
+class AddressList:
+    """Exact address matching with per-format case rules.
+
+    0x-hex (EVM) addresses are case-insensitive (the checksum case is a presentation), so they
+    are compared lower-cased. Base58 and other formats are case-sensitive and compared exactly,
+    except entries whose source kept only a lower-cased form: those match case-insensitively,
+    which is the most exact match the source allows.
+    """
+
+    def __init__(self) -> None:
+        self._exact: dict[str, ListedAddress] = {}
+        self._folded: dict[str, ListedAddress] = {}
+
+    def add(self, entry: ListedAddress, case_known: bool) -> None:
+        if case_known and not _is_hex_address(entry.address):
+            self._exact[entry.address] = entry
+        else:
+            self._folded[entry.address.lower()] = entry
+
+    def match(self, address: str | None) -> ListedAddress | None:
+        if not address:
+            return None
+        return self._exact.get(address) or self._folded.get(address.lower())
+
+    def __len__(self) -> int:
+        return len(self._exact) + len(self._folded)
+
+
+def load_sanctioned_addresses(path: Path) -> AddressList:
+    listed = AddressList()
+    with path.open(newline="", encoding="utf-8") as rows:
+        for row in csv.DictReader(rows):
+            entry = ListedAddress(
+                address=row["address"].strip(),
+                list_name="OFAC SDN",
+                entity=row["sdn_entity"],
+                detail=f"asset {row['asset']}; programs {row['programs']}; uid {row['sdn_uid']}",
+            )
+            listed.add(entry, case_known=row["case_preserved"] == "yes")
+    return listed
+
+
+def load_mixer_addresses(path: Path) -> AddressList:
+    listed = AddressList()
+    with path.open(newline="", encoding="utf-8") as rows:
+        for row in csv.DictReader(rows):
+            entry = ListedAddress(
+                address=row["address"].strip(),
+                list_name="mixers",
+                entity=row["service"],
+                detail=f"{row['chain']}: {row['note']}",
+            )
+            listed.add(entry, case_known=True)
+    return listed
+
+
+@dataclass(frozen=True)
+class JurisdictionLists:
+    """FATF lists by ISO-3166 alpha-2 code: ``black`` (call for action) and ``grey``."""
+
+    black: frozenset[str]
+    grey: frozenset[str]
+
+    def list_of(self, country: str | None) -> str | None:
+        if country is None:
+            return None
+        if country in self.black:
+            return "black"
+        if country in self.grey:
+            return "grey"
+        return None
+
+
+def load_fatf_lists(path: Path) -> JurisdictionLists:
+    black: set[str] = set()
+    grey: set[str] = set()
+    with path.open(newline="", encoding="utf-8") as rows:
+        for row in csv.DictReader(rows):
+            {"black": black, "grey": grey}.get(row["list"], set()).add(row["iso2"].strip().upper())
+    return JurisdictionLists(black=frozenset(black), grey=frozenset(grey))

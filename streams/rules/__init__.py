@@ -1,0 +1,34 @@
+"""The rule catalogue: each rule is a function ``(Check, its config) -> Finding | None``."""
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from streams.rules.context import Check, Finding
+from streams.rules.kyc import unverified_activity
+from streams.rules.limits import large_transfer, velocity_1h, velocity_24h, volume_24h, volume_30d
+from streams.rules.lists import high_risk_jurisdiction, sanctioned_counterparty
+from streams.rules.structuring import structuring
+
+
+class TransferRule(NamedTuple):
+    rule_id: str
+    check: Callable[[Check, Any], Finding | None]
+    uses_windows: bool
+    """Window rules are skipped for events too late to count in the windows."""
+
+
+TRANSFER_RULES: tuple[TransferRule, ...] = (
+    TransferRule("sanctioned_counterparty", sanctioned_counterparty, uses_windows=False),
+    TransferRule("large_transfer", large_transfer, uses_windows=False),
+    TransferRule("unverified_activity", unverified_activity, uses_windows=False),
+    TransferRule("high_risk_jurisdiction", high_risk_jurisdiction, uses_windows=False),
+    TransferRule("structuring", structuring, uses_windows=True),
+    TransferRule("volume_24h", volume_24h, uses_windows=True),
+    TransferRule("volume_30d", volume_30d, uses_windows=True),
+    TransferRule("velocity_1h", velocity_1h, uses_windows=True),
+    TransferRule("velocity_24h", velocity_24h, uses_windows=True),
+)
+
+RULE_IDS: tuple[str, ...] = tuple(rule.rule_id for rule in TRANSFER_RULES)
+
+__all__ = ["RULE_IDS", "TRANSFER_RULES", "Check", "Finding", "TransferRule"]

@@ -1,0 +1,52 @@
+"""What a rule sees (``Check``) and what it returns when breached (``Finding``)."""
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from schemas.alerts import Severity
+from schemas.rules import Window
+from streams.intake import Transfer
+from streams.ruleset import CompiledRules, TierLimitsCents
+from streams.state import CustomerState
+from streams.windows import WINDOW_S, WindowTotals
+
+
+@dataclass(slots=True)
+class Finding:
+    rule_id: str
+    severity: Severity
+    summary: str
+    observed_value: Decimal
+    threshold: Decimal
+    measure: str
+    window: Window | None = None
+    aggregates: dict[str, Decimal] = field(default_factory=dict)
+    matches: dict[str, str] = field(default_factory=dict)
+    evidence_since_s: int | None = None
+    """Recent transfers after this event time are added to the evidence."""
+
+
+class Check:
+    """One transfer, the customer's state after it, and the rules: the input of every rule.
+
+    Window totals are computed at the transfer's event time, once per window and check.
+    """
+
+    __slots__ = ("_totals", "limits", "rules", "state", "transfer")
+
+    def __init__(self, transfer: Transfer, state: CustomerState, rules: CompiledRules) -> None:
+        self.transfer = transfer
+        self.state = state
+        self.rules = rules
+        self.limits: TierLimitsCents = rules.tiers[state.profile.kyc_tier]
+        self._totals: dict[Window, WindowTotals] = {}
+
+    def totals(self, window: Window) -> WindowTotals:
+        totals = self._totals.get(window)
+        if totals is None:
+            totals = self.state.windows.totals(window, self.transfer.at_s)
+            self._totals[window] = totals
+        return totals
+
+    def window_start_s(self, window: Window) -> int:
+        return self.transfer.at_s - WINDOW_S[window]

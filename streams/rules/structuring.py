@@ -1,0 +1,42 @@
+"""Structuring: several transfers each just below the reporting threshold, close together."""
+
+from decimal import Decimal
+
+from schemas.rules import StructuringConfig
+from streams.money import to_usd
+from streams.rules.context import Check, Finding
+
+
+def is_near_threshold(usd_cents: int, floor_cents: int, threshold_cents: int) -> bool:
+    """``floor <= amount < threshold``: within the margin below, never at or above."""
+    return floor_cents <= usd_cents < threshold_cents
+
+
+def structuring(check: Check, config: StructuringConfig) -> Finding | None:
+    rules = check.rules
+    transfer = check.transfer
+    if not is_near_threshold(
+        transfer.usd_cents, rules.near_threshold_floor_cents, rules.reporting_threshold_cents
+    ):
+        return None
+    since_s = transfer.at_s - config.window_s
+    near = [item for item in check.state.near_threshold if item[0] > since_s]
+    if len(near) < config.min_transfers:
+        return None
+    return Finding(
+        rule_id="structuring",
+        severity=config.severity,
+        summary=f"{len(near)} transfers within {config.margin_pct}% below the "
+        f"{to_usd(rules.reporting_threshold_cents)} USD threshold in {config.window_s // 3600}h",
+        observed_value=Decimal(len(near)),
+        threshold=Decimal(config.min_transfers),
+        measure="count_near_threshold",
+        aggregates={
+            "near_threshold_usd_total": to_usd(sum(item[2] for item in near)),
+            "near_threshold_floor_usd": to_usd(rules.near_threshold_floor_cents),
+            "reporting_threshold_usd": to_usd(rules.reporting_threshold_cents),
+            "window_s": Decimal(config.window_s),
+        },
+        matches={"near_threshold_event_ids": ",".join(str(item[1]) for item in near)},
+        evidence_since_s=since_s,
+    )
