@@ -1,0 +1,1 @@
+"""The Faust shell around the core: settings, app, topics, state table, agents, metrics, CLI."""

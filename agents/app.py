@@ -1,0 +1,93 @@
+"""The composition root: ``create_app(settings)`` builds the Faust app, topics, table, agent."""
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+
+from agents import metrics
+from agents.pipeline import BatchProcessor
+from agents.settings import Settings
+from agents.state_table import StateTable
+from streams.ruleset import CompiledRules, load_rules
+
+log = logging.getLogger(__name__)
+
+STATE_TABLE = "customer-state"
+CUSTOMERS_GAUGE_INTERVAL_S = 30.0
+
+
+@dataclass
+class AmlApp:
+    faust: faust.App
+    settings: Settings
+    rules: CompiledRules
+    inputs: Any
+    alerts: Any
+    dead_letters: Any
+    state: StateTable
+    processor: BatchProcessor
+    monitor: Any
+    """The Faust agent that consumes the onboarding and transactions topics."""
+
+
+def _raw_topic(app: faust.App, *names: str, partitions: int | None = None) -> Any:
+    return app.topic(*names, key_type=bytes, value_type=bytes, key_serializer="raw",
+                     value_serializer="raw", partitions=partitions)
+
+
+def _credentials(settings: Settings) -> Any:
+    if settings.broker_username is None or settings.broker_password is None:
+        return None
+    return faust.SASLCredentials(
+        username=settings.broker_username,
+        password=settings.broker_password.get_secret_value(),
+        mechanism="SCRAM-SHA-512",
+    )
+
+
+def _sender(topic: Any) -> Any:
+    async def send(key: bytes | None, value: bytes) -> Any:
+        return await topic.send(key=key, value=value)
+    return send
+
+
+def create_app(settings: Settings, rules: CompiledRules | None = None) -> AmlApp:
+    rules = rules if rules is not None else load_rules(settings.rules_path)
+    app = faust.App(
+        settings.app_id,
+        broker=settings.broker,
+        broker_credentials=_credentials(settings),
+        store=settings.store,
+        datadir=str(settings.data_dir),
+        topic_partitions=settings.partitions,
+        broker_commit_interval=settings.commit_interval_s,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        web_enabled=False,
+        table_cleanup_interval=3600.0,
+    )
+    inputs = _raw_topic(app, settings.onboarding_topic, settings.transactions_topic)
+    alerts = _raw_topic(app, settings.alerts_topic)
+    dead_letters = _raw_topic(app, settings.dead_letter_topic)
+    table = app.Table(STATE_TABLE, key_type=bytes, value_type=bytes, key_serializer="raw",
+                      value_serializer="raw", partitions=settings.partitions)
+    state = StateTable(table)
+    processor = BatchProcessor(rules, state, settings.onboarding_topic,
+                               send_alert=_sender(alerts), send_dead_letter=_sender(dead_letters))
+    metrics.RULE_SET.labels(rules.version).set(1)
+
+    # concurrency stays 1: with more, Faust can commit past an unprocessed message.
+    @app.agent(inputs, concurrency=1)
+    async def monitor(stream: Any) -> None:
+        async for events in stream.take_events(settings.batch_max_events,
+                                               within=settings.batch_within_s):
+            await processor.process([event.message for event in events])
+
+    @app.timer(CUSTOMERS_GAUGE_INTERVAL_S)
+    async def count_customers() -> None:
+        metrics.CUSTOMERS_IN_STATE.set(len(state))
+
+    return AmlApp(faust=app, settings=settings, rules=rules, inputs=inputs, alerts=alerts,
+                  dead_letters=dead_letters, state=state, processor=processor, monitor=monitor)

@@ -1,0 +1,43 @@
+"""Prometheus metrics. Labels are topic, outcome, rule, severity, reason: never a customer id,
+address or any other value that identifies a person."""
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+EVENTS_CONSUMED = Counter(
+    "amlstream_events_consumed_total",
+    "Input events consumed, by topic and outcome (processed or dead_lettered).",
+    ["topic", "outcome"],
+)
+EVENTS_REPLAYED = Counter(
+    "amlstream_events_replayed_total",
+    "Processed events already applied to the customer's state (re-delivery); they change nothing.",
+    ["topic"],
+)
+EVENTS_LATE = Counter(
+    "amlstream_events_late_total",
+    "Processed transactions later than the allowed lateness: kept out of the windows.",
+)
+ALERTS = Counter("amlstream_alerts_total", "Alerts published, by rule and severity.",
+                 ["rule", "severity"])
+DEAD_LETTERS = Counter("amlstream_dead_letters_total", "Dead letters published, by reason.",
+                       ["reason"])
+PROCESSING_LAG = Histogram(
+    "amlstream_processing_lag_seconds",
+    "Wall-clock time at processing minus the event's occurred_at.",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400),
+)
+BATCH_DURATION = Histogram(
+    "amlstream_batch_duration_seconds",
+    "Time to process one batch: decode, apply, persist state, publish.",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+BATCH_SIZE = Histogram("amlstream_batch_events", "Events per processed batch.",
+                       buckets=(1, 10, 50, 100, 500, 1000, 2000, 5000, 10000))
+CUSTOMERS_IN_STATE = Gauge("amlstream_customers_in_state",
+                           "Customers held in this worker's state table (active partitions).")
+RULE_SET = Gauge("amlstream_rule_set_info", "The rule set in force (value 1).", ["version"])
+
+
+def serve(port: int) -> None:
+    """Expose /metrics over HTTP on ``port`` (all interfaces, for Prometheus)."""
+    start_http_server(port)

@@ -1,0 +1,36 @@
+"""Worker settings, from environment variables prefixed ``AMLSTREAM_`` (or a ``.env`` file)."""
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AMLSTREAM_", env_file=".env", extra="ignore")
+
+    app_id: str = Field("amlstream", description="Consumer group and prefix of internal topics.")
+    broker: str = Field("kafka://127.0.0.1:9092", description="Kafka bootstrap, kafka://host:port.")
+    broker_username: str | None = Field(None, description="SASL/SCRAM user, if the broker wants one.")
+    broker_password: SecretStr | None = Field(None, description="SASL/SCRAM password.")
+    onboarding_topic: str = Field("onboarding", description="Inbound onboarding events.")
+    transactions_topic: str = Field("transactions", description="Inbound transaction events.")
+    alerts_topic: str = Field("alerts", description="Outbound alerts.")
+    dead_letter_topic: str = Field("dead-letters", description="Outbound rejected inputs.")
+    partitions: int = Field(4, ge=1, description="Partitions of the input topics and the state.")
+    store: str = Field("rocksdb://", description="Faust table store: rocksdb:// or memory://.")
+    data_dir: Path = Field(Path("data/worker"), description="Local state (RocksDB) directory.")
+    rules_path: Path = Field(PROJECT_ROOT / "config" / "rules.yaml", description="Rule file.")
+    metrics_port: int = Field(9464, description="Port of the Prometheus /metrics endpoint.")
+    web_port: int = Field(6066, description="Port of Faust's own web server.")
+    batch_max_events: int = Field(2000, ge=1, description="Most events handled in one batch.")
+    batch_within_s: float = Field(0.05, gt=0, description="Longest wait to fill a batch.")
+    commit_interval_s: float = Field(1.0, gt=0, description="How often offsets are committed.")
+    log_level: str = Field("info", description="Worker log level.")
+
+    @property
+    def bootstrap(self) -> str:
+        """host:port list for plain Kafka clients."""
+        return ",".join(url.split("://", 1)[-1] for url in self.broker.split(";"))

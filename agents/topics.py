@@ -1,0 +1,48 @@
+"""Create the topics amlstream reads and writes, with the configured partition count."""
+
+import asyncio
+import logging
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+
+from agents.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> None:
+    """Create missing topics. Inputs and state must share a partition count (co-partitioning),
+    so an existing input topic with another count is an error, not a warning."""
+    names = [settings.onboarding_topic, settings.transactions_topic, settings.alerts_topic,
+             settings.dead_letter_topic]
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap,
+                                request_timeout_ms=int(timeout_s * 1000))
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        try:
+            await admin.start()
+            break
+        except KafkaConnectionError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(1)
+    try:
+        existing = await admin.describe_topics(names)
+        partitions = {t["topic"]: len(t["partitions"]) for t in existing if t["error_code"] == 0}
+        for name in (settings.onboarding_topic, settings.transactions_topic):
+            if name in partitions and partitions[name] != settings.partitions:
+                raise RuntimeError(
+                    f"topic {name} has {partitions[name]} partitions but AMLSTREAM_PARTITIONS "
+                    f"is {settings.partitions}: both inputs and the state must match"
+                )
+        missing = [NewTopic(name, settings.partitions, 1) for name in names
+                   if name not in partitions]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass
+            log.info("created topics %s", ", ".join(t.name for t in missing))
+    finally:
+        await admin.close()

@@ -1,0 +1,212 @@
+"""A realistic synthetic event stream with planted behaviour for every rule.
+
+Used by ``amlstream demo``, the integration tests and the benchmark. Deterministic for a seed
+and an end time. Background customers behave normally (verified, moderate amounts, ordinary
+jurisdictions) and raise no alert; each planted scenario is one customer whose events raise
+exactly the alerts it names.
+"""
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+ONBOARDING = "onboarding"
+TRANSACTIONS = "transactions"
+SANCTIONED_ETH_ADDRESS = "0x098B716B8Aaf21512996dC57EB0615e2383E2f96"
+"""On the OFAC SDN list (Lazarus Group); sent in lower case to show case-insensitive EVM match."""
+ORDINARY_COUNTRIES = ("DE", "FR", "US", "GB", "ES", "NL", "IT", "SE", "JP", "CA", "CH", "AU")
+ASSET_PRICES = (("USDT", 1), ("USDC", 1), ("BTC", 90000), ("ETH", 3000), ("EUR", 1.08))
+
+
+@dataclass(frozen=True)
+class Message:
+    topic: str
+    key: bytes | None
+    value: bytes
+    occurred_at: datetime
+
+
+@dataclass
+class Scenario:
+    name: str
+    customer_id: str
+    expected_rules: tuple[str, ...]
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class _Builder:
+    """Writes one customer's events with running event ids."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self.count = 0
+
+    def _id(self) -> str:
+        self.count += 1
+        return f"{self.scenario.customer_id}-e{self.count}"
+
+    def onboard(self, at: datetime, kind: str, **fields: Any) -> None:
+        event = {"event_id": self._id(), "customer_id": self.scenario.customer_id,
+                 "occurred_at": _iso(at), "type": kind, **fields}
+        self.scenario.events.append((ONBOARDING, event))
+
+    def verified(self, at: datetime, tier: int, country: str = "DE", **fields: Any) -> None:
+        self.onboard(at, "registered", country_of_residence=country, nationality=country)
+        self.onboard(at + timedelta(minutes=10), "kyc_submitted")
+        self.onboard(at + timedelta(hours=2), "kyc_verified", kyc_tier=tier, **fields)
+
+    def transfer(self, at: datetime, direction: str, usd: float | str, *, asset: str = "USDT",
+                 address: str | None = None, cp_type: str = "exchange",
+                 country: str | None = None) -> None:
+        counterparty: dict[str, Any] = {"type": cp_type}
+        if address is not None:
+            counterparty["address"] = address
+        if country is not None:
+            counterparty["country"] = country
+        event = {"event_id": self._id(), "customer_id": self.scenario.customer_id,
+                 "occurred_at": _iso(at), "direction": direction, "asset": asset,
+                 "amount": str(usd), "amount_usd": str(usd), "channel": "crypto",
+                 "counterparty": counterparty}
+        self.scenario.events.append((TRANSACTIONS, event))
+
+
+def _address(rng: random.Random) -> str:
+    return "0x" + "".join(rng.choice("0123456789abcdef") for _ in range(40))
+
+
+def planted_scenarios(end: datetime, prefix: str = "planted") -> list[Scenario]:
+    """One customer per behaviour, all events within the 30 days before ``end``."""
+    day = end.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=2)
+    onboarded = day - timedelta(days=40)
+    scenarios: list[Scenario] = []
+
+    def new(name: str, *rules: str) -> _Builder:
+        scenario = Scenario(name, f"{prefix}-{name}", rules)
+        scenarios.append(scenario)
+        return _Builder(scenario)
+
+    b = new("large-transfer", "large_transfer")
+    b.verified(onboarded, tier=2)
+    b.transfer(day + timedelta(hours=9), "out", "60000.00", address="0x" + "a1" * 20)
+
+    b = new("volume-24h", "volume_24h")
+    b.verified(onboarded, tier=1)
+    for i in range(4):
+        b.transfer(day + timedelta(hours=6 + 3 * i), "in", "4500.00")
+
+    b = new("volume-30d", "volume_30d")
+    b.verified(onboarded, tier=1)
+    for i in range(12):
+        b.transfer(day - timedelta(days=24 - 2 * i, hours=-10), "in", "4500.00")
+
+    b = new("velocity-1h", "velocity_1h")
+    b.verified(onboarded, tier=1)
+    for i in range(12):
+        b.transfer(day + timedelta(hours=14, minutes=5 + 2 * i), "out", "40.00",
+                   address="0x" + "b2" * 20)
+
+    b = new("velocity-24h", "velocity_24h")
+    b.verified(onboarded, tier=1)
+    for i in range(32):
+        b.transfer(day + timedelta(hours=2, minutes=30 * i), "in", "30.00")
+
+    b = new("structuring", "structuring")
+    b.verified(onboarded, tier=2)
+    for i, usd in enumerate(("9400.00", "9650.00", "9800.00")):
+        b.transfer(day + timedelta(hours=8 + 3 * i), "in", usd)
+
+    b = new("unverified-pending", "unverified_activity")
+    b.onboard(day, "registered", country_of_residence="FR", nationality="FR")
+    b.onboard(day + timedelta(minutes=5), "kyc_submitted", kyc_tier=0)
+    b.transfer(day + timedelta(hours=1), "in", "300.00")
+
+    b = new("unverified-rejected", "unverified_activity")
+    b.onboard(onboarded, "registered", country_of_residence="ES", nationality="ES")
+    b.onboard(onboarded + timedelta(hours=1), "kyc_rejected")
+    b.transfer(day + timedelta(hours=3), "out", "200.00", address="0x" + "c3" * 20)
+
+    b = new("jurisdiction-counterparty", "high_risk_jurisdiction")
+    b.verified(onboarded, tier=2)
+    b.transfer(day + timedelta(hours=11), "out", "800.00", address="0x" + "d4" * 20,
+               country="IR")
+
+    b = new("jurisdiction-residence", "high_risk_jurisdiction")
+    b.verified(onboarded, tier=2, country="VE")
+    b.transfer(day + timedelta(hours=12), "in", "500.00")
+
+    b = new("sanctioned-counterparty", "sanctioned_counterparty")
+    b.verified(onboarded, tier=2)
+    b.transfer(day + timedelta(hours=13), "out", "1200.00", asset="USDT",
+               address=SANCTIONED_ETH_ADDRESS.lower(), cp_type="unhosted_wallet")
+    return scenarios
+
+
+def background_scenarios(count: int, end: datetime, seed: int = 7,
+                         prefix: str = "cust") -> list[Scenario]:
+    """Ordinary customers with skewed activity (a few do most transfers); no alerts expected."""
+    rng = random.Random(seed)
+    scenarios = []
+    for n in range(count):
+        scenario = Scenario("background", f"{prefix}-{n:06d}", ())
+        b = _Builder(scenario)
+        country = rng.choice(ORDINARY_COUNTRIES)
+        b.verified(end - timedelta(days=rng.uniform(35, 400)), tier=rng.choice((2, 2, 3)),
+                   country=country, expected_monthly_volume_usd=str(rng.choice((2000, 5000))))
+        transfers = min(int(rng.paretovariate(1.3)), 40)
+        times = sorted(end - timedelta(seconds=rng.uniform(60, 29 * 86400)) for _ in range(transfers))
+        for at in times:
+            asset, price = rng.choice(ASSET_PRICES)
+            usd = round(rng.uniform(20, 3000), 2)
+            b.transfer(at, rng.choice(("in", "out")), f"{usd:.2f}", asset=asset,
+                       address=_address(rng), cp_type=rng.choice(("exchange", "merchant", "bank")),
+                       country=rng.choice(ORDINARY_COUNTRIES))
+        scenarios.append(scenario)
+    return scenarios
+
+
+def bad_messages(end: datetime) -> list[tuple[Message, str]]:
+    """Malformed inputs, each with the dead-letter error kind it must get."""
+    good = {"event_id": "bad-1", "customer_id": "bad-customer", "occurred_at": _iso(end),
+            "direction": "in", "asset": "USDT", "amount": "10", "channel": "crypto"}
+
+    def variant(**changes: Any) -> bytes:
+        return orjson.dumps({**good, **changes})
+
+    key = b"bad-customer"
+    cases = [
+        (key, b"{not json", "invalid_json"),
+        (key, variant(amount=12.5), "schema_violation"),
+        (key, variant(amount="-5"), "schema_violation"),
+        (key, variant(amount="NaN"), "schema_violation"),
+        (key, variant(amount="1e30"), "schema_violation"),
+        (key, variant(occurred_at="2026-01-01T10:00:00"), "schema_violation"),
+        (key, variant(direction="sideways"), "schema_violation"),
+        (None, variant(), "missing_key"),
+        (b"someone-else", variant(), "key_mismatch"),
+        (key, variant(asset="DOGEX"), "unpriced_asset"),
+    ]
+    return [(Message(TRANSACTIONS, k, raw, end), kind) for k, raw, kind in cases]
+
+
+def to_messages(scenarios: list[Scenario]) -> list[Message]:
+    """Onboarding first, then transactions, each in event-time order."""
+    messages = [
+        Message(topic, event["customer_id"].encode(), orjson.dumps(event),
+                datetime.fromisoformat(event["occurred_at"]))
+        for scenario in scenarios for topic, event in scenario.events
+    ]
+    messages.sort(key=lambda m: (m.topic != ONBOARDING, m.occurred_at))
+    return messages
+
+
+def iter_events(scenarios: list[Scenario]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for scenario in scenarios:
+        yield from scenario.events
