@@ -71,8 +71,10 @@ def create_app(settings: Settings, rules: CompiledRules | None = None) -> AmlApp
     inputs = _raw_topic(app, settings.onboarding_topic, settings.transactions_topic)
     alerts = _raw_topic(app, settings.alerts_topic)
     dead_letters = _raw_topic(app, settings.dead_letter_topic)
-    table = app.Table(STATE_TABLE, key_type=bytes, value_type=bytes, key_serializer="raw",
-                      value_serializer="raw", partitions=settings.partitions)
+    # bytes in and out (serializer "raw"): the key is the message key itself, so the table and
+    # the input topics partition a customer identically.
+    table = app.Table(STATE_TABLE, key_type=bytes, value_type=bytes,
+                      partitions=settings.partitions)
     state = StateTable(table)
     processor = BatchProcessor(rules, state, settings.onboarding_topic,
                                send_alert=_sender(alerts), send_dead_letter=_sender(dead_letters))
@@ -83,7 +85,7 @@ def create_app(settings: Settings, rules: CompiledRules | None = None) -> AmlApp
     async def monitor(stream: Any) -> None:
         async for events in stream.take_events(settings.batch_max_events,
                                                within=settings.batch_within_s):
-            await processor.process([event.message for event in events])
+            await processor.process(events)
 
     @app.timer(CUSTOMERS_GAUGE_INTERVAL_S)
     async def count_customers() -> None:

@@ -17,9 +17,9 @@ from typing import Any
 
 from agents import metrics
 from schemas.alerts import Alert
-from schemas.dead_letters import DeadLetter
+from schemas.dead_letters import DeadLetter, ErrorKind
 from schemas.events import OnboardingEvent
-from streams.engine import apply
+from streams.engine import apply, is_late
 from streams.intake import Rejected, Transfer, decode_onboarding, decode_transfer
 from streams.ruleset import CompiledRules
 from streams.state import CustomerState
@@ -64,38 +64,48 @@ class BatchProcessor:
             return decode_onboarding(message.key, message.value)
         return decode_transfer(message.key, message.value, self.rules)
 
-    def apply_batch(self, messages: Sequence[Any]) -> BatchOutcome:
-        """Apply every message to its customer's state; save each touched customer once."""
+    def apply_batch(self, events: Sequence[Any]) -> BatchOutcome:
+        """Apply every event to its customer's state; save each touched customer once."""
         outcome = BatchOutcome()
-        touched: dict[bytes, tuple[CustomerState | None, int]] = {}
+        touched: dict[bytes, tuple[CustomerState, Any]] = {}
         now_s = time.time()
-        for message in messages:
-            topic = message.topic
+        for faust_event in events:
+            message = faust_event.message
             try:
-                event = self._decode(message)
+                self._apply_one(faust_event, touched, outcome, now_s)
             except Rejected as rejected:
                 outcome.dead_letters.append(dead_letter(message, rejected))
-                metrics.EVENTS_CONSUMED.labels(topic, "dead_lettered").inc()
-                continue
-            metrics.EVENTS_CONSUMED.labels(topic, "processed").inc()
-            metrics.PROCESSING_LAG.observe(now_s - event.occurred_at.timestamp())
-            key = message.key
-            state, _ = touched.get(key) or (self.state.load(key), message.partition)
-            source = f"{topic}/{message.partition}"
-            if state is not None and state.already_applied(source, message.offset):
-                metrics.EVENTS_REPLAYED.labels(topic).inc()
-                continue
-            if isinstance(event, Transfer) and state is not None and (
-                event.at_s < state.watermark_s - self.rules.config.allowed_lateness_s
-            ):
-                metrics.EVENTS_LATE.inc()
-            state, alerts = apply(state, event, self.rules, (source, message.offset))
-            touched[key] = (state, message.partition)
-            outcome.alerts.extend(alerts)
-        for key, (state, partition) in touched.items():
-            if state is not None:
-                self.state.save(key, state, partition)
+                metrics.EVENTS_CONSUMED.labels(message.topic, "dead_lettered").inc()
+            else:
+                metrics.EVENTS_CONSUMED.labels(message.topic, "processed").inc()
+        for key, (state, faust_event) in touched.items():
+            self.state.save(key, state, faust_event)
         return outcome
+
+    def _apply_one(self, faust_event: Any, touched: dict[bytes, tuple[CustomerState, Any]],
+                   outcome: BatchOutcome, now_s: float) -> None:
+        message = faust_event.message
+        event = self._decode(message)
+        metrics.PROCESSING_LAG.observe(now_s - event.occurred_at.timestamp())
+        key = message.key
+        known = touched.get(key)
+        state = known[0] if known is not None else self.state.load(key, faust_event)
+        source = f"{message.topic}/{message.partition}"
+        if state is not None and state.already_applied(source, message.offset):
+            metrics.EVENTS_REPLAYED.labels(message.topic).inc()
+            return
+        if isinstance(event, Transfer) and state is not None and is_late(state, event,
+                                                                        self.rules):
+            metrics.EVENTS_LATE.inc()
+        try:
+            state, alerts = apply(state, event, self.rules, (source, message.offset))
+        except Exception as exc:
+            # A bug in the core must not stop the worker: keep the event for investigation.
+            log.exception("the core failed on %s offset %d", source, message.offset)
+            reason = f"internal error {type(exc).__name__} while applying the event"
+            raise Rejected(ErrorKind.PROCESSING_ERROR, [reason]) from exc
+        touched[key] = (state, faust_event)
+        outcome.alerts.extend(alerts)
 
     async def publish(self, outcome: BatchOutcome) -> None:
         pending = [
@@ -116,10 +126,11 @@ class BatchProcessor:
         for letter in outcome.dead_letters:
             metrics.DEAD_LETTERS.labels(letter.error_kind.value).inc()
 
-    async def process(self, messages: Sequence[Any]) -> BatchOutcome:
+    async def process(self, events: Sequence[Any]) -> BatchOutcome:
+        """Process a batch of Faust events (from ``stream.take_events``)."""
         started = time.perf_counter()
-        outcome = self.apply_batch(messages)
+        outcome = self.apply_batch(events)
         await self.publish(outcome)
         metrics.BATCH_DURATION.observe(time.perf_counter() - started)
-        metrics.BATCH_SIZE.observe(len(messages))
+        metrics.BATCH_SIZE.observe(len(events))
         return outcome

@@ -12,6 +12,8 @@ class ErrorKind(StrEnum):
     MISSING_KEY = "missing_key"
     KEY_MISMATCH = "key_mismatch"
     UNPRICED_ASSET = "unpriced_asset"
+    PROCESSING_ERROR = "processing_error"
+    """A valid event the core failed on (a bug): kept here rather than stopping the worker."""
 
 
 class DeadLetter(BaseModel):

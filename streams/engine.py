@@ -96,11 +96,16 @@ def _record_transfer(state: CustomerState, transfer: Transfer, rules: CompiledRu
         state.windows.expire(at_s)
 
 
+def is_late(state: CustomerState, transfer: Transfer, rules: CompiledRules) -> bool:
+    """Later than the allowed lateness behind the newest event seen for this customer."""
+    return transfer.at_s < state.watermark_s - rules.config.allowed_lateness_s
+
+
 def _apply_transfer(state: CustomerState, transfer: Transfer, rules: CompiledRules) -> list[Alert]:
-    """Events later than the allowed lateness do not enter the windows (their buckets may be
-    gone, and counting them would rewrite history already alerted on); they are still checked
-    by the rules that need no window."""
-    counts_in_windows = transfer.at_s >= state.watermark_s - rules.config.allowed_lateness_s
+    """Late events (``is_late``) do not enter the windows (their buckets may be gone, and
+    counting them would rewrite history already alerted on); they are still checked by the
+    rules that need no window."""
+    counts_in_windows = not is_late(state, transfer, rules)
     if counts_in_windows:
         _record_transfer(state, transfer, rules)
     check = Check(transfer, state, rules)

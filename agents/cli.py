@@ -1,0 +1,84 @@
+"""``amlstream``: worker, demo, alerts, schemas."""
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+from agents.settings import Settings
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from faust.worker import Worker
+
+    from agents import metrics
+    from agents.app import create_app
+    from agents.topics import ensure_topics
+
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level.upper())
+    asyncio.run(ensure_topics(settings))
+    aml = create_app(settings)
+    metrics.serve(settings.metrics_port)
+    print(f"amlstream worker: rule set {aml.rules.version}, metrics on "
+          f"http://127.0.0.1:{settings.metrics_port}/metrics", file=sys.stderr, flush=True)
+    worker = Worker(aml.faust, loglevel=settings.log_level, quiet=True)
+    worker.execute_from_commandline()
+    return 0
+
+
+def _schemas(args: argparse.Namespace) -> int:
+    from schemas.alerts import Alert
+    from schemas.dead_letters import DeadLetter
+    from schemas.events import OnboardingEvent, TransactionEvent
+    from schemas.rules import RuleSet
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, model in (("transaction-event", TransactionEvent),
+                        ("onboarding-event", OnboardingEvent), ("alert", Alert),
+                        ("dead-letter", DeadLetter), ("rule-set", RuleSet)):
+        path = out / f"{name}.schema.json"
+        path.write_text(json.dumps(model.model_json_schema(), indent=2) + "\n", encoding="utf-8")
+        print(path)
+    return 0
+
+
+def _alerts(args: argparse.Namespace) -> int:
+    from agents.alert_tail import tail_alerts
+
+    return asyncio.run(tail_alerts(Settings(), from_beginning=args.from_beginning,
+                                   limit=args.limit, idle_exit_s=args.idle_exit_s))
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from agents.demo import run_demo
+
+    return run_demo(customers=args.customers, keep_running=args.keep_running)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="amlstream", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("worker", help="run the monitoring worker (settings from AMLSTREAM_*)")
+    demo = commands.add_parser("demo", help="local broker + worker + synthetic stream; "
+                               "prints alerts as they arrive")
+    demo.add_argument("--customers", type=int, default=3000, help="background customers")
+    demo.add_argument("--keep-running", action="store_true",
+                      help="leave worker and broker running at the end (Ctrl-C stops)")
+    alerts = commands.add_parser("alerts", help="tail the alerts topic, one line per alert")
+    alerts.add_argument("--from-beginning", action="store_true")
+    alerts.add_argument("--limit", type=int, default=None, help="stop after this many alerts")
+    alerts.add_argument("--idle-exit-s", type=float, default=None,
+                        help="stop after this many seconds without a new alert")
+    schemas = commands.add_parser("schemas", help="write the JSON Schema of every wire model")
+    schemas.add_argument("--out", default="schemas/json", help="output directory")
+    args = parser.parse_args(argv)
+    handlers = {"worker": _worker, "schemas": _schemas, "alerts": _alerts, "demo": _demo}
+    return handlers[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

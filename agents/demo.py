@@ -1,0 +1,134 @@
+"""``amlstream demo``: a fresh local broker, a worker, a synthetic stream, alerts as they come.
+
+Everything it starts lives under ``$AMLSTREAM_CACHE`` (default ``~/.cache/amlstream``) and is
+wiped at the start of each demo, so every run shows the same alerts.
+"""
+
+import asyncio
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from agents.alert_tail import alert_line
+
+from agents.settings import Settings
+from agents.topics import ensure_topics
+from agents.worker_process import WorkerProcess
+from schemas.alerts import Alert
+from streams.synthetic import Message, bad_messages, background_scenarios, planted_scenarios, \
+    to_messages
+
+DEMO_PORT = 19092
+METRICS_PORT = 9464
+SETTLE_TIMEOUT_S = 180.0
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+async def _feed(settings: Settings, messages: list[Message]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, linger_ms=20, acks="all")
+    await producer.start()
+    try:
+        topic_names = {"onboarding": settings.onboarding_topic,
+                       "transactions": settings.transactions_topic}
+        step = max(len(messages) // 10, 1)
+        for n, message in enumerate(messages, 1):
+            await producer.send(topic_names[message.topic], message.value, key=message.key)
+            if n % step == 0 or n == len(messages):
+                await producer.flush()
+                say(f"  fed {n:,}/{len(messages):,} events")
+    finally:
+        await producer.stop()
+
+
+async def _watch_alerts(settings: Settings, expected_rules: set[str], bad_count: int,
+                        timeout_s: float) -> Counter[str]:
+    consumer = AIOKafkaConsumer(settings.alerts_topic, bootstrap_servers=settings.bootstrap,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    by_rule: Counter[str] = Counter()
+    deadline = time.monotonic() + timeout_s
+    quiet_since = time.monotonic()
+    try:
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                for record in records:
+                    alert = Alert.model_validate_json(record.value)
+                    by_rule[alert.rule_id] += 1
+                    print(alert_line(alert), flush=True)
+                    quiet_since = time.monotonic()
+            if expected_rules <= set(by_rule) and time.monotonic() - quiet_since > 5:
+                break
+    finally:
+        await consumer.stop()
+    return by_rule
+
+
+def _metric_lines(port: int) -> list[str]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    wanted = ("amlstream_events_consumed_total{", "amlstream_dead_letters_total{",
+              "amlstream_customers_in_state ")
+    return [line for line in text.splitlines() if line.startswith(wanted)]
+
+
+def run_demo(customers: int, keep_running: bool) -> int:
+    from agents.local_broker import LocalBroker
+
+    broker = LocalBroker(port=DEMO_PORT)
+    work_dir = Path(tempfile.mkdtemp(prefix="amlstream-demo-"))
+    settings = Settings(broker=f"kafka://{broker.bootstrap}", data_dir=work_dir / "state",
+                        metrics_port=METRICS_PORT)
+    worker = WorkerProcess(
+        {"AMLSTREAM_BROKER": settings.broker, "AMLSTREAM_DATA_DIR": str(settings.data_dir),
+         "AMLSTREAM_METRICS_PORT": str(METRICS_PORT)},
+        work_dir / "worker.log")
+    end = datetime.now(UTC)
+    planted = planted_scenarios(end)
+    messages = to_messages(planted + background_scenarios(customers, end))
+    bad = [message for message, _ in bad_messages(end)]
+    say(f"amlstream demo: {customers:,} ordinary customers, {len(planted)} with planted "
+        f"behaviour, {len(messages):,} events, {len(bad)} malformed messages")
+    say(f"starting a fresh local Kafka broker on {broker.bootstrap} ...")
+    broker.wipe()
+    broker.start()
+    try:
+        asyncio.run(ensure_topics(settings))
+        say(f"starting the worker (log: {worker.log_path}) ...")
+        worker.start()
+        say(f"metrics: http://127.0.0.1:{METRICS_PORT}/metrics")
+        say("feeding onboarding, then transactions, then malformed messages ...")
+        asyncio.run(_feed(settings, messages + bad))
+        say("alerts as they arrive (severity, event time, rule, customer, summary):")
+        expected = {rule for scenario in planted for rule in scenario.expected_rules}
+        by_rule = asyncio.run(_watch_alerts(settings, expected, len(bad), SETTLE_TIMEOUT_S))
+        if not worker.running:
+            say("the worker stopped unexpectedly:\n" + worker.log_tail())
+            return 1
+        say(f"\n{sum(by_rule.values())} alerts: " +
+            ", ".join(f"{rule} {count}" for rule, count in sorted(by_rule.items())))
+        say("from /metrics:\n  " + "\n  ".join(_metric_lines(METRICS_PORT)))
+        missing = expected - set(by_rule)
+        if missing:
+            say(f"missing alerts for: {', '.join(sorted(missing))}")
+            return 1
+        if keep_running:
+            say(f"worker and broker keep running; metrics at http://127.0.0.1:{METRICS_PORT}"
+                "/metrics. Ctrl-C stops them.")
+            while worker.running:
+                time.sleep(1)
+        return 0
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        worker.stop()
+        broker.stop()
