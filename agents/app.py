@@ -1,12 +1,15 @@
 """The composition root: ``create_app(settings)`` builds the Faust app, topics, table, agent."""
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import faust
+from faust.types import TP
 
 from agents import metrics
+from agents.ordering import InputAligner
 from agents.pipeline import BatchProcessor
 from agents.settings import Settings
 from agents.state_table import StateTable
@@ -16,6 +19,8 @@ log = logging.getLogger(__name__)
 
 STATE_TABLE = "customer-state"
 CUSTOMERS_GAUGE_INTERVAL_S = 30.0
+RELEASE_INTERVAL_S = 0.05
+"""How often events held for ordering are re-examined when no new batch arrives."""
 
 
 @dataclass
@@ -53,6 +58,21 @@ def _sender(topic: Any) -> Any:
     return send
 
 
+def _committed_of(app: faust.App) -> Callable[[str, int], int | None]:
+    def committed(topic: str, partition: int) -> int | None:
+        # Faust keeps the group's committed offsets here; it has no public getter.
+        offset: int | None = app.consumer._committed_offset.get(TP(topic, partition))
+        return offset
+    return committed
+
+
+def _highwaters_of(app: faust.App) -> Any:
+    async def highwaters(partitions: set[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        answer = await app.consumer.highwaters(*(TP(t, p) for t, p in partitions))
+        return {(tp.topic, tp.partition): offset for tp, offset in answer.items()}
+    return highwaters
+
+
 def create_app(settings: Settings, rules: CompiledRules | None = None) -> AmlApp:
     rules = rules if rules is not None else load_rules(settings.rules_path)
     app = faust.App(
@@ -76,8 +96,13 @@ def create_app(settings: Settings, rules: CompiledRules | None = None) -> AmlApp
     table = app.Table(STATE_TABLE, key_type=bytes, value_type=bytes,
                       partitions=settings.partitions)
     state = StateTable(table)
-    processor = BatchProcessor(rules, state, settings.onboarding_topic,
-                               send_alert=_sender(alerts), send_dead_letter=_sender(dead_letters))
+    aligner = InputAligner((settings.onboarding_topic, settings.transactions_topic),
+                           committed=_committed_of(app),
+                           max_hold_s=settings.ordering_max_hold_s)
+    processor = BatchProcessor(rules, state, (settings.onboarding_topic,
+                                              settings.transactions_topic), aligner,
+                               highwaters=_highwaters_of(app), send_alert=_sender(alerts),
+                               send_dead_letter=_sender(dead_letters))
     metrics.RULE_SET.labels(rules.version).set(1)
 
     # concurrency stays 1: with more, Faust can commit past an unprocessed message.
@@ -86,6 +111,11 @@ def create_app(settings: Settings, rules: CompiledRules | None = None) -> AmlApp
         async for events in stream.take_events(settings.batch_max_events,
                                                within=settings.batch_within_s):
             await processor.process(events)
+
+    @app.timer(RELEASE_INTERVAL_S)
+    async def release_held() -> None:
+        if len(aligner):
+            await processor.process(())
 
     @app.timer(CUSTOMERS_GAUGE_INTERVAL_S)
     async def count_customers() -> None:

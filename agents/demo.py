@@ -16,13 +16,17 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from agents.alert_tail import alert_line
-
 from agents.settings import Settings
 from agents.topics import ensure_topics
 from agents.worker_process import WorkerProcess
 from schemas.alerts import Alert
-from streams.synthetic import Message, bad_messages, background_scenarios, planted_scenarios, \
-    to_messages
+from streams.synthetic import (
+    Message,
+    background_scenarios,
+    bad_messages,
+    planted_scenarios,
+    to_messages,
+)
 
 DEMO_PORT = 19092
 METRICS_PORT = 9464
@@ -42,7 +46,10 @@ async def _feed(settings: Settings, messages: list[Message]) -> None:
         step = max(len(messages) // 10, 1)
         for n, message in enumerate(messages, 1):
             await producer.send(topic_names[message.topic], message.value, key=message.key)
-            if n % step == 0 or n == len(messages):
+            next_topic = messages[n].topic if n < len(messages) else None
+            # Like upstream systems, finish writing onboarding before the transactions that
+            # depend on it: batches to different topics are otherwise written in any order.
+            if n % step == 0 or next_topic != message.topic:
                 await producer.flush()
                 say(f"  fed {n:,}/{len(messages):,} events")
     finally:

@@ -33,6 +33,8 @@ BATCH_DURATION = Histogram(
 )
 BATCH_SIZE = Histogram("amlstream_batch_events", "Events per processed batch.",
                        buckets=(1, 10, 50, 100, 500, 1000, 2000, 5000, 10000))
+EVENTS_HELD = Gauge("amlstream_events_held",
+                    "Valid events waiting for the other input topic (event-time ordering).")
 CUSTOMERS_IN_STATE = Gauge("amlstream_customers_in_state",
                            "Customers held in this worker's state table (active partitions).")
 RULE_SET = Gauge("amlstream_rule_set_info", "The rule set in force (value 1).", ["version"])

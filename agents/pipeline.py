@@ -10,12 +10,13 @@ import asyncio
 import base64
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from agents import metrics
+from agents.ordering import InputAligner
 from schemas.alerts import Alert
 from schemas.dead_letters import DeadLetter, ErrorKind
 from schemas.events import OnboardingEvent
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 
 Send = Callable[[bytes | None, bytes], Awaitable[Awaitable[Any]]]
 """Start sending (key, value) to a topic; the returned awaitable resolves once delivered."""
+Highwaters = Callable[[set[tuple[str, int]]], Awaitable[Mapping[tuple[str, int], int]]]
+"""Ask the broker for the current end offsets of (topic, partition)s."""
 
 
 @dataclass
@@ -51,28 +54,54 @@ def dead_letter(message: Any, rejected: Rejected) -> DeadLetter:
 
 
 class BatchProcessor:
-    def __init__(self, rules: CompiledRules, state: Any, onboarding_topic: str,
-                 send_alert: Send, send_dead_letter: Send) -> None:
+    """Decode, order (``agents.ordering``), apply, persist, publish, acknowledge."""
+
+    def __init__(self, rules: CompiledRules, state: Any, topics: tuple[str, str],
+                 aligner: InputAligner, highwaters: Highwaters, send_alert: Send,
+                 send_dead_letter: Send) -> None:
         self.rules = rules
         self.state = state
-        self.onboarding_topic = onboarding_topic
+        self.onboarding_topic = topics[0]
+        self.aligner = aligner
+        self.highwaters = highwaters
         self.send_alert = send_alert
         self.send_dead_letter = send_dead_letter
+        self._lock = asyncio.Lock()
 
     def _decode(self, message: Any) -> Transfer | OnboardingEvent:
         if message.topic == self.onboarding_topic:
             return decode_onboarding(message.key, message.value)
         return decode_transfer(message.key, message.value, self.rules)
 
-    def apply_batch(self, events: Sequence[Any]) -> BatchOutcome:
-        """Apply every event to its customer's state; save each touched customer once."""
-        outcome = BatchOutcome()
-        touched: dict[bytes, tuple[CustomerState, Any]] = {}
+    def admit(self, events: Sequence[Any], outcome: BatchOutcome) -> None:
+        """Decode; rejects become dead letters, the rest wait in the aligner.
+
+        A held event gets an extra reference, so Faust's batch acknowledgement does not
+        release its offset for commit: only ``process`` does, once it is applied.
+        """
         now_s = time.time()
         for faust_event in events:
             message = faust_event.message
             try:
-                self._apply_one(faust_event, touched, outcome, now_s)
+                event = self._decode(message)
+            except Rejected as rejected:
+                outcome.dead_letters.append(dead_letter(message, rejected))
+                metrics.EVENTS_CONSUMED.labels(message.topic, "dead_lettered").inc()
+                continue
+            occurred_at_s = event.occurred_at.timestamp()
+            metrics.PROCESSING_LAG.observe(now_s - occurred_at_s)
+            message.incref()
+            self.aligner.add(message.topic, message.partition, message.offset, occurred_at_s,
+                             (faust_event, event))
+
+    def apply_ready(self, ready: Sequence[tuple[Any, Transfer | OnboardingEvent]],
+                    outcome: BatchOutcome) -> None:
+        """Apply events in order to their customers' states; save each touched one once."""
+        touched: dict[bytes, tuple[CustomerState, Any]] = {}
+        for faust_event, event in ready:
+            message = faust_event.message
+            try:
+                self._apply_one(faust_event, event, touched, outcome)
             except Rejected as rejected:
                 outcome.dead_letters.append(dead_letter(message, rejected))
                 metrics.EVENTS_CONSUMED.labels(message.topic, "dead_lettered").inc()
@@ -80,13 +109,10 @@ class BatchProcessor:
                 metrics.EVENTS_CONSUMED.labels(message.topic, "processed").inc()
         for key, (state, faust_event) in touched.items():
             self.state.save(key, state, faust_event)
-        return outcome
 
-    def _apply_one(self, faust_event: Any, touched: dict[bytes, tuple[CustomerState, Any]],
-                   outcome: BatchOutcome, now_s: float) -> None:
+    def _apply_one(self, faust_event: Any, event: Transfer | OnboardingEvent,
+                   touched: dict[bytes, tuple[CustomerState, Any]], outcome: BatchOutcome) -> None:
         message = faust_event.message
-        event = self._decode(message)
-        metrics.PROCESSING_LAG.observe(now_s - event.occurred_at.timestamp())
         key = message.key
         known = touched.get(key)
         state = known[0] if known is not None else self.state.load(key, faust_event)
@@ -126,11 +152,33 @@ class BatchProcessor:
         for letter in outcome.dead_letters:
             metrics.DEAD_LETTERS.labels(letter.error_kind.value).inc()
 
+    async def _refresh_highwaters(self) -> None:
+        partitions = self.aligner.waiting_on()
+        if not partitions:
+            return
+        asked_at_s = self.aligner.clock()
+        try:
+            highwaters = await self.highwaters(partitions)
+        except Exception as exc:  # the hold timeout still releases the events
+            log.warning("could not read high-water marks: %s", exc)
+            return
+        self.aligner.update_highwaters(highwaters, asked_at_s)
+
     async def process(self, events: Sequence[Any]) -> BatchOutcome:
-        """Process a batch of Faust events (from ``stream.take_events``)."""
-        started = time.perf_counter()
-        outcome = self.apply_batch(events)
-        await self.publish(outcome)
-        metrics.BATCH_DURATION.observe(time.perf_counter() - started)
-        metrics.BATCH_SIZE.observe(len(events))
-        return outcome
+        """Take a batch of Faust events (``stream.take_events``; empty from the release timer),
+        apply whatever the aligner releases, publish, then acknowledge what was applied."""
+        async with self._lock:
+            started = time.perf_counter()
+            outcome = BatchOutcome()
+            self.admit(events, outcome)
+            await self._refresh_highwaters()
+            ready = self.aligner.release()
+            self.apply_ready(ready, outcome)
+            await self.publish(outcome)
+            for faust_event, _ in ready:
+                faust_event.ack()
+            metrics.EVENTS_HELD.set(len(self.aligner))
+            if events or ready:
+                metrics.BATCH_DURATION.observe(time.perf_counter() - started)
+                metrics.BATCH_SIZE.observe(len(ready))
+            return outcome

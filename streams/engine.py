@@ -9,9 +9,9 @@ from schemas.events import OnboardingEvent, OnboardingType
 from streams.alerting import build_alert, is_suppressed, record_alerted, suppression_key
 from streams.intake import Transfer
 from streams.money import to_cents
-from streams.ruleset import CompiledRules
 from streams.rules import TRANSFER_RULES, Check
 from streams.rules.structuring import is_near_threshold
+from streams.ruleset import CompiledRules
 from streams.state import (
     NEAR_THRESHOLD_KEPT,
     RECENT_TRANSFERS_KEPT,

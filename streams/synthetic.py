@@ -10,6 +10,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -19,7 +20,8 @@ TRANSACTIONS = "transactions"
 SANCTIONED_ETH_ADDRESS = "0x098B716B8Aaf21512996dC57EB0615e2383E2f96"
 """On the OFAC SDN list (Lazarus Group); sent in lower case to show case-insensitive EVM match."""
 ORDINARY_COUNTRIES = ("DE", "FR", "US", "GB", "ES", "NL", "IT", "SE", "JP", "CA", "CH", "AU")
-ASSET_PRICES = (("USDT", 1), ("USDC", 1), ("BTC", 90000), ("ETH", 3000), ("EUR", 1.08))
+USD_PER_UNIT = {"USDT": Decimal(1), "USDC": Decimal(1), "BTC": Decimal(90000),
+                "ETH": Decimal(3000), "EUR": Decimal("1.08")}
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ class _Builder:
         self.onboard(at + timedelta(minutes=10), "kyc_submitted")
         self.onboard(at + timedelta(hours=2), "kyc_verified", kyc_tier=tier, **fields)
 
-    def transfer(self, at: datetime, direction: str, usd: float | str, *, asset: str = "USDT",
+    def transfer(self, at: datetime, direction: str, usd: str, *, asset: str = "USDT",
                  address: str | None = None, cp_type: str = "exchange",
                  country: str | None = None) -> None:
         counterparty: dict[str, Any] = {"type": cp_type}
@@ -73,7 +75,8 @@ class _Builder:
             counterparty["country"] = country
         event = {"event_id": self._id(), "customer_id": self.scenario.customer_id,
                  "occurred_at": _iso(at), "direction": direction, "asset": asset,
-                 "amount": str(usd), "amount_usd": str(usd), "channel": "crypto",
+                 "amount": str((Decimal(usd) / USD_PER_UNIT[asset]).quantize(Decimal("1e-8"))),
+                 "amount_usd": usd, "channel": "crypto",
                  "counterparty": counterparty}
         self.scenario.events.append((TRANSACTIONS, event))
 
@@ -161,9 +164,10 @@ def background_scenarios(count: int, end: datetime, seed: int = 7,
         b.verified(end - timedelta(days=rng.uniform(35, 400)), tier=rng.choice((2, 2, 3)),
                    country=country, expected_monthly_volume_usd=str(rng.choice((2000, 5000))))
         transfers = min(int(rng.paretovariate(1.3)), 40)
-        times = sorted(end - timedelta(seconds=rng.uniform(60, 29 * 86400)) for _ in range(transfers))
+        times = sorted(end - timedelta(seconds=rng.uniform(60, 29 * 86400))
+                       for _ in range(transfers))
         for at in times:
-            asset, price = rng.choice(ASSET_PRICES)
+            asset = rng.choice(tuple(USD_PER_UNIT))
             usd = round(rng.uniform(20, 3000), 2)
             b.transfer(at, rng.choice(("in", "out")), f"{usd:.2f}", asset=asset,
                        address=_address(rng), cp_type=rng.choice(("exchange", "merchant", "bank")),
