@@ -95,7 +95,8 @@ class InputAligner:
         return {self._other_of(heap[0]) for heap in self.held.values()
                 if heap and not self._passed_by_event_time(heap[0])}
 
-    def update_highwaters(self, highwaters: Mapping[TopicPartition, int], asked_at_s: float) -> None:
+    def update_highwaters(self, highwaters: Mapping[TopicPartition, int],
+                          asked_at_s: float) -> None:
         for tp, offset in highwaters.items():
             self.highwaters[tp] = (offset, asked_at_s)
 

@@ -13,7 +13,7 @@ class Settings(BaseSettings):
 
     app_id: str = Field("amlstream", description="Consumer group and prefix of internal topics.")
     broker: str = Field("kafka://127.0.0.1:9092", description="Kafka bootstrap, kafka://host:port.")
-    broker_username: str | None = Field(None, description="SASL/SCRAM user, if the broker wants one.")
+    broker_username: str | None = Field(None, description="SASL/SCRAM user, if needed.")
     broker_password: SecretStr | None = Field(None, description="SASL/SCRAM password.")
     onboarding_topic: str = Field("onboarding", description="Inbound onboarding events.")
     transactions_topic: str = Field("transactions", description="Inbound transaction events.")

@@ -3,7 +3,8 @@
 Faust decides where a table read or write goes (the changelog partition, and the RocksDB
 partition database) from the stream's *current event*. Inside a batch that would be the batch's last
 event, not the customer's, and recovery after a rebalance would then restore the state on the
-wrong worker. So around every read and write of a customer we make that customer's own event current:
+wrong worker. So around every read and write of a customer we make that customer's own event
+current:
 the write lands in the changelog partition of the customer's source partition. Keys and
 values are raw bytes: the key is the message key itself (``customer_id``), the value the
 core's compact encoding (``CustomerState.to_bytes``).

@@ -1,6 +1,7 @@
 """Create the topics amlstream reads and writes, with the configured partition count."""
 
 import asyncio
+import contextlib
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -39,10 +40,8 @@ async def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> None:
         missing = [NewTopic(name, settings.partitions, 1) for name in names
                    if name not in partitions]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another worker was quicker
                 await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass
             log.info("created topics %s", ", ".join(t.name for t in missing))
     finally:
         await admin.close()

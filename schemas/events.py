@@ -55,7 +55,9 @@ class CounterpartyType(StrEnum):
 class Counterparty(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    address: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = Field(
+    address: Annotated[
+        str, StringConstraints(min_length=1, max_length=256, strip_whitespace=True)
+    ] | None = Field(
         None, description="Wallet address (crypto) or account reference (fiat)."
     )
     type: CounterpartyType = Field(CounterpartyType.OTHER, description="What kind of party.")

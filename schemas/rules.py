@@ -14,6 +14,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from schemas.alerts import Severity
 from schemas.money import NonNegativeAmount
 
+NEAR_THRESHOLD_KEPT = 32
+"""Near-threshold transfers the customer state keeps, so the most structuring can count."""
+
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -65,7 +68,8 @@ class TierLimits(_Config):
 
 
 class StructuringConfig(RuleConfig):
-    min_transfers: int = Field(3, ge=2, description="This many near-threshold transfers alert.")
+    min_transfers: int = Field(3, ge=2, le=NEAR_THRESHOLD_KEPT,
+                               description="This many near-threshold transfers alert.")
     window_s: DurationS = Field(86400, gt=0, le=30 * 86400)
     margin_pct: Decimal = Field(
         Decimal(10), gt=0, lt=100, description="'Near' = within this % below the threshold."

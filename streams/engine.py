@@ -6,6 +6,7 @@ alerts everywhere. ``apply`` updates ``state`` in place (and returns it) for spe
 
 from schemas.alerts import Alert
 from schemas.events import OnboardingEvent, OnboardingType
+from schemas.rules import NEAR_THRESHOLD_KEPT
 from streams.alerting import build_alert, is_suppressed, record_alerted, suppression_key
 from streams.intake import Transfer
 from streams.money import to_cents
@@ -13,7 +14,6 @@ from streams.rules import TRANSFER_RULES, Check
 from streams.rules.structuring import is_near_threshold
 from streams.ruleset import CompiledRules
 from streams.state import (
-    NEAR_THRESHOLD_KEPT,
     RECENT_TRANSFERS_KEPT,
     CustomerState,
     append_capped,
@@ -60,7 +60,9 @@ def apply(
 def _apply_onboarding(state: CustomerState, event: OnboardingEvent) -> None:
     profile = state.profile
     status = _STATUS_AFTER.get(event.type)
-    if status is not None:
+    # A repeated "registered" (a re-sent sign-up) must not undo a verification.
+    if status is not None and (event.type is not OnboardingType.REGISTERED
+                               or profile.kyc_status == "unknown"):
         profile.kyc_status = status
     if event.type is OnboardingType.REGISTERED and profile.registered_at_s is None:
         profile.registered_at_s = int(event.occurred_at.timestamp())
@@ -93,7 +95,8 @@ def _record_transfer(state: CustomerState, transfer: Transfer, rules: CompiledRu
                   RECENT_TRANSFERS_KEPT)
     if at_s > state.watermark_s:
         state.watermark_s = at_s
-        state.windows.expire(at_s)
+        # Keep what a late event, up to the allowed lateness, still needs for its windows.
+        state.windows.expire(at_s - rules.config.allowed_lateness_s)
 
 
 def is_late(state: CustomerState, transfer: Transfer, rules: CompiledRules) -> bool:

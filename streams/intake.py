@@ -6,6 +6,7 @@ reasons, for the dead-letter topic.
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Context
 from typing import TypeVar
 
 from pydantic import ValidationError
@@ -16,6 +17,8 @@ from streams.money import to_cents
 from streams.ruleset import CompiledRules
 
 MAX_REASONS = 10
+_EXACT = Context(prec=100)
+"""Enough digits that amount x price is exact before the one rounding, to the cent."""
 
 
 class Rejected(Exception):
@@ -85,7 +88,7 @@ def to_transfer(event: TransactionEvent, rules: CompiledRules) -> Transfer:
                 ErrorKind.UNPRICED_ASSET,
                 [f"asset {event.asset!r} has no amount_usd and no price in the price table"],
             )
-        usd = event.amount * price
+        usd = _EXACT.multiply(event.amount, price)
     cp = event.counterparty
     return Transfer(
         event_id=event.event_id,

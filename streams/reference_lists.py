@@ -13,15 +13,20 @@ class ListedAddress:
     detail: str
 
 
-def _is_hex_address(address: str) -> bool:
-    return address[:2].lower() == "0x"
+_CASE_INSENSITIVE_PREFIXES = ("0x", "bc1", "tb1", "ltc1")
+"""0x-hex (EVM) and bech32 addresses: their letter case carries no meaning."""
+
+
+def _is_case_insensitive_format(address: str) -> bool:
+    return address.lower().startswith(_CASE_INSENSITIVE_PREFIXES)
 
 
 class AddressList:
     """Exact address matching with per-format case rules.
 
-    0x-hex (EVM) addresses are case-insensitive (the checksum case is a presentation), so they
-    are compared lower-cased. Base58 and other formats are case-sensitive and compared exactly,
+    0x-hex (EVM) and bech32 addresses are case-insensitive (an EVM checksum case is only a
+    presentation), so they are compared lower-cased. An address listed for several entities
+    names them all. Base58 and other formats are case-sensitive and compared exactly,
     except entries whose source kept only a lower-cased form: those match case-insensitively,
     which is the most exact match the source allows.
     """
@@ -31,10 +36,16 @@ class AddressList:
         self._folded: dict[str, ListedAddress] = {}
 
     def add(self, entry: ListedAddress, case_known: bool) -> None:
-        if case_known and not _is_hex_address(entry.address):
-            self._exact[entry.address] = entry
+        if case_known and not _is_case_insensitive_format(entry.address):
+            index, key = self._exact, entry.address
         else:
-            self._folded[entry.address.lower()] = entry
+            index, key = self._folded, entry.address.lower()
+        known = index.get(key)
+        if known is not None and known.entity != entry.entity:
+            entry = ListedAddress(entry.address, entry.list_name,
+                                  f"{known.entity}; {entry.entity}",
+                                  f"{known.detail} | {entry.detail}")
+        index[key] = entry
 
     def match(self, address: str | None) -> ListedAddress | None:
         if not address:

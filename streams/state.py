@@ -15,7 +15,6 @@ from streams.windows import RollingWindows
 STATE_FORMAT = 1
 COUNTERPARTIES_KEPT = 64
 """Distinct counterparties remembered per direction; distinct counts saturate here."""
-NEAR_THRESHOLD_KEPT = 32
 RECENT_TRANSFERS_KEPT = 10
 """Recent transfers kept as evidence for alerts."""
 

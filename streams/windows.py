@@ -3,8 +3,8 @@
 Three bucket levels: 5-minute buckets for the 1h window, hourly buckets for 24h, daily buckets
 for 7d and 30d. A window of ``n`` buckets at time ``t`` sums the bucket holding ``t`` and the
 ``n - 1`` before it, so it covers between ``W - bucket width`` and ``W`` of history (1h: 55-60
-min; 24h: 23-24 h; 7d: 6-7 days; 30d: 29-30 days). At most 12 + 24 + 30 buckets are kept,
-however active the customer is.
+min; 24h: 23-24 h; 7d: 6-7 days; 30d: 29-30 days). However active the customer is, each level
+keeps its buckets plus those covering the allowed lateness (with the default 1h: 24 + 25 + 31).
 
 A bucket is a list ``[index, count_in, usd_in, max_in, count_out, usd_out, max_out]`` where
 ``index = at_s // width_s`` and USD are integer cents.

@@ -20,7 +20,7 @@ def structuring(check: Check, config: StructuringConfig) -> Finding | None:
     ):
         return None
     since_s = transfer.at_s - config.window_s
-    near = [item for item in check.state.near_threshold if item[0] > since_s]
+    near = [item for item in check.state.near_threshold if since_s < item[0] <= transfer.at_s]
     if len(near) < config.min_transfers:
         return None
     return Finding(

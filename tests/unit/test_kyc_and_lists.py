@@ -172,12 +172,22 @@ def _sanctioned_rows(config_dir, case_preserved, asset=None):
                 if row["case_preserved"] == case_preserved and asset in (None, row["asset"])]
 
 
-def test_every_case_preserved_xbt_entry_matches_only_exactly(rules, config_dir):
-    xbt = _sanctioned_rows(config_dir, "yes", asset="XBT")
-    assert len(xbt) > 300
+def test_every_case_preserved_base58_xbt_entry_matches_only_exactly(rules, config_dir):
+    xbt = [a for a in _sanctioned_rows(config_dir, "yes", asset="XBT")
+           if not a.lower().startswith("bc1")]
+    assert len(xbt) > 200
 
     assert [a for a in xbt if rules.sanctioned.match(a) is None] == []
     assert [a for a in xbt if rules.sanctioned.match(a.swapcase()) is not None] == []
+
+
+def test_every_bech32_xbt_entry_matches_in_any_case(rules, config_dir):
+    """bech32 (bc1...) is case-insensitive by its specification, like 0x-hex."""
+    bech32 = [a for a in _sanctioned_rows(config_dir, "yes", asset="XBT")
+              if a.lower().startswith("bc1")]
+    assert len(bech32) > 50
+
+    assert [a for a in bech32 if rules.sanctioned.match(a.upper()) is None] == []
 
 
 def test_every_lowercased_only_entry_matches_in_any_case(rules, config_dir):
