@@ -1,9 +1,9 @@
 """One batch of input events: decode, apply the core, persist state, publish, count.
 
 Order matters for at-least-once delivery: the batch's alerts and dead letters are awaited
-until the broker has them, and state goes to the changelog, before the batch's events are
-acknowledged. Faust flushes the producer (changelog included) before it commits offsets, so
-an offset is never committed ahead of the effects of its event.
+until the broker has them, then the state is written (store and changelog), then the batch's
+events are acknowledged. Faust flushes the producer (changelog included) before it commits
+offsets, so an offset is never committed ahead of the effects of its event.
 """
 
 import asyncio
@@ -37,6 +37,8 @@ Highwaters = Callable[[set[tuple[str, int]]], Awaitable[Mapping[tuple[str, int],
 class BatchOutcome:
     alerts: list[Alert] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    touched: dict[bytes, tuple[CustomerState, Any]] = field(default_factory=dict)
+    """Customers whose state the batch changed, with one of their events."""
 
 
 def dead_letter(message: Any, rejected: Rejected) -> DeadLetter:
@@ -96,8 +98,8 @@ class BatchProcessor:
 
     def apply_ready(self, ready: Sequence[tuple[Any, Transfer | OnboardingEvent]],
                     outcome: BatchOutcome) -> None:
-        """Apply events in order to their customers' states; save each touched one once."""
-        touched: dict[bytes, tuple[CustomerState, Any]] = {}
+        """Apply events in order to their customers' states, in memory."""
+        touched = outcome.touched
         for faust_event, event in ready:
             message = faust_event.message
             try:
@@ -107,7 +109,10 @@ class BatchProcessor:
                 metrics.EVENTS_CONSUMED.labels(message.topic, "dead_lettered").inc()
             else:
                 metrics.EVENTS_CONSUMED.labels(message.topic, "processed").inc()
-        for key, (state, faust_event) in touched.items():
+
+    def save_states(self, outcome: BatchOutcome) -> None:
+        """Write each customer touched by the batch once (store and changelog)."""
+        for key, (state, faust_event) in outcome.touched.items():
             self.state.save(key, state, faust_event)
 
     def _apply_one(self, faust_event: Any, event: Transfer | OnboardingEvent,
@@ -152,17 +157,19 @@ class BatchProcessor:
         for letter in outcome.dead_letters:
             metrics.DEAD_LETTERS.labels(letter.error_kind.value).inc()
 
-    async def _refresh_highwaters(self) -> None:
+    async def _refresh_highwaters(self) -> bool:
+        """Ask the broker for the end offsets held events wait on; True if it answered."""
         partitions = self.aligner.waiting_on()
         if not partitions:
-            return
+            return False
         asked_at_s = self.aligner.clock()
         try:
             highwaters = await self.highwaters(partitions)
         except Exception as exc:  # the hold timeout still releases the events
             log.warning("could not read high-water marks: %s", exc)
-            return
+            return False
         self.aligner.update_highwaters(highwaters, asked_at_s)
+        return True
 
     async def process(self, events: Sequence[Any]) -> BatchOutcome:
         """Take a batch of Faust events (``stream.take_events``; empty from the release timer),
@@ -171,10 +178,16 @@ class BatchProcessor:
             started = time.perf_counter()
             outcome = BatchOutcome()
             self.admit(events, outcome)
-            await self._refresh_highwaters()
             ready = self.aligner.release()
+            # What is still held may go once the broker confirms the other input is caught up;
+            # the order within each partition is kept, which is all a customer's order needs.
+            if await self._refresh_highwaters():
+                ready += self.aligner.release()
             self.apply_ready(ready, outcome)
+            # Alerts before state: a crash in between re-applies the events on restart and
+            # re-sends the same alerts (same ids), rather than skipping them as applied.
             await self.publish(outcome)
+            self.save_states(outcome)
             for faust_event, _ in ready:
                 faust_event.ack()
             metrics.EVENTS_HELD.set(len(self.aligner))
