@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
+from schemas.rules import NEAR_THRESHOLD_KEPT
 from streams.rules.structuring import is_near_threshold
 from streams.ruleset import RuleSetError
-from streams.state import NEAR_THRESHOLD_KEPT
 
 H = timedelta(hours=1)
 S = timedelta(seconds=1)

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from schemas.rules import Window
-from streams.state import COUNTERPARTIES_KEPT, NEAR_THRESHOLD_KEPT, RECENT_TRANSFERS_KEPT
+from schemas.rules import NEAR_THRESHOLD_KEPT, Window
+from streams.state import COUNTERPARTIES_KEPT, RECENT_TRANSFERS_KEPT
 from streams.windows import BUCKET_LEVELS, RollingWindows, WindowTotals
 
 
