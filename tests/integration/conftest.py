@@ -1,0 +1,133 @@
+"""Integration tests run against a real Apache Kafka broker that the session starts itself.
+
+If the broker cannot start, every test here fails (no skipping). Each test gets its own
+worker process with its own consumer group and topic names, so tests do not see each other.
+"""
+
+import asyncio
+import socket
+import uuid
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
+
+from agents.local_broker import LocalBroker, free_port_pair
+from agents.worker_process import WorkerProcess
+from streams.synthetic import Message
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    local = LocalBroker(port=free_port_pair(), data_dir=tmp_path_factory.mktemp("broker"))
+    local.start()
+    yield local
+    local.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Deployment:
+    """One worker's topics, state directory and metrics port on the shared broker."""
+
+    bootstrap: str
+    name: str
+    work_dir: Path
+    metrics_port: int
+
+    @property
+    def topics(self) -> dict[str, str]:
+        return {kind: f"{self.name}-{kind}" for kind in
+                ("onboarding", "transactions", "alerts", "dead-letters")}
+
+    @property
+    def changelog_topic(self) -> str:
+        return f"{self.name}-customer-state-changelog"
+
+    def worker(self, state_dir: str = "state") -> WorkerProcess:
+        env = {
+            "AMLSTREAM_APP_ID": self.name,
+            "AMLSTREAM_BROKER": f"kafka://{self.bootstrap}",
+            "AMLSTREAM_ONBOARDING_TOPIC": self.topics["onboarding"],
+            "AMLSTREAM_TRANSACTIONS_TOPIC": self.topics["transactions"],
+            "AMLSTREAM_ALERTS_TOPIC": self.topics["alerts"],
+            "AMLSTREAM_DEAD_LETTER_TOPIC": self.topics["dead-letters"],
+            "AMLSTREAM_DATA_DIR": str(self.work_dir / state_dir),
+            "AMLSTREAM_METRICS_PORT": str(self.metrics_port),
+            "AMLSTREAM_COMMIT_INTERVAL_S": "0.5",
+            "AMLSTREAM_LOG_LEVEL": "warning",
+        }
+        return WorkerProcess(env, self.work_dir / f"worker-{uuid.uuid4().hex[:6]}.log")
+
+    async def produce(self, messages: list[Message]) -> None:
+        """Send in order; finish one topic's run before the next, as upstream systems do."""
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5)
+        await producer.start()
+        try:
+            for n, message in enumerate(messages):
+                await producer.send(self.topics[message.topic], message.value, key=message.key)
+                if n + 1 == len(messages) or messages[n + 1].topic != message.topic:
+                    await producer.flush()
+        finally:
+            await producer.stop()
+
+    async def read(self, topic: str, enough: Any, timeout_s: float = 90.0,
+                   quiet_s: float = 3.0) -> list[Any]:
+        """Records of ``topic`` from the start, once ``enough(records)`` has held for
+        ``quiet_s`` with nothing new (so extra records would be seen), or at the timeout."""
+        consumer = AIOKafkaConsumer(topic, bootstrap_servers=self.bootstrap,
+                                    auto_offset_reset="earliest", enable_auto_commit=False)
+        await consumer.start()
+        records: list[Any] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        last_new = loop.time()
+        try:
+            while loop.time() < deadline:
+                batch = await consumer.getmany(timeout_ms=300)
+                for partition_records in batch.values():
+                    records.extend(partition_records)
+                    last_new = loop.time()
+                if enough(records) and loop.time() - last_new >= quiet_s:
+                    break
+        finally:
+            await consumer.stop()
+        return records
+
+    def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics",
+                                    timeout=5) as response:
+            text = response.read().decode()
+        return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+                for family in text_string_to_metric_families(text) for sample in family.samples}
+
+    def metrics_text(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics",
+                                    timeout=5) as response:
+            return str(response.read().decode())
+
+
+@pytest.fixture
+def deployment(broker: LocalBroker, tmp_path: Path) -> Deployment:
+    return Deployment(bootstrap=broker.bootstrap, name=f"it-{uuid.uuid4().hex[:8]}",
+                      work_dir=tmp_path, metrics_port=free_port())
+
+
+@pytest.fixture
+def running_worker(deployment: Deployment) -> Iterator[WorkerProcess]:
+    worker = deployment.worker()
+    worker.start()
+    yield worker
+    worker.stop()
