@@ -40,7 +40,7 @@ class WindowTotals(NamedTuple):
     max_out_cents: int
 
     @property
-    def count(self) -> int:
+    def count_total(self) -> int:
         return self.count_in + self.count_out
 
     @property

@@ -63,14 +63,14 @@ def volume_30d(check: Check, config: RuleConfig) -> Finding | None:
 
 def _velocity(check: Check, config: RuleConfig, window: Window, limit: int) -> Finding | None:
     totals = check.totals(window)
-    if totals.count <= limit:
+    if totals.count_total <= limit:
         return None
     return Finding(
         rule_id=f"velocity_{window}",
         severity=config.severity,
-        summary=f"{totals.count} transfers in {window} > tier "
+        summary=f"{totals.count_total} transfers in {window} > tier "
         f"{check.state.profile.kyc_tier} limit {limit}",
-        observed_value=Decimal(totals.count),
+        observed_value=Decimal(totals.count_total),
         threshold=Decimal(limit),
         measure=f"count_transfers_{window}",
         window=window,

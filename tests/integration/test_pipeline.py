@@ -140,7 +140,7 @@ async def test_restart_mid_stream_continues_without_double_counting(deployment, 
     for n in range(customers):
         state = states[f"steady-{n:03d}".encode()]
         totals = state.windows.totals(Window.D30, state.watermark_s)
-        assert totals.count == per_customer
+        assert totals.count_total == per_customer
         assert totals.usd_cents == per_customer * 1234
     assert {a.alert_id for a in alerts} and {a.rule_id for a in alerts} == {"velocity_24h"}
     assert len({a.alert_id for a in alerts}) == 1  # a re-sent alert keeps its id
@@ -149,7 +149,7 @@ async def test_restart_mid_stream_continues_without_double_counting(deployment, 
 def _settled(states: dict[bytes, CustomerState], per_customer: int, keys: int) -> bool:
     steady = [s for k, s in states.items() if k.startswith(b"steady-")]
     return len(states) >= keys and all(
-        s.windows.totals(Window.D30, s.watermark_s).count >= per_customer for s in steady)
+        s.windows.totals(Window.D30, s.watermark_s).count_total >= per_customer for s in steady)
 
 
 def test_alert_json_is_strict():

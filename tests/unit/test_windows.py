@@ -81,7 +81,7 @@ def test_totals_per_direction_with_max():
 
     assert totals == WindowTotals(count_in=3, usd_in_cents=1300, max_in_cents=700,
                                   count_out=3, usd_out_cents=600, max_out_cents=300)
-    assert totals.count == 6
+    assert totals.count_total == 6
     assert totals.usd_cents == 1900
 
 

@@ -1,0 +1,30 @@
+# The two commands of the README:  make demo  (the main job)  and  make test  (the whole suite).
+# Both install what they need into .venv first; the Kafka broker comes from Maven Central
+# (scripts/kafka-local), cached in ~/.cache/amlstream.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint install clean
+
+$(BIN)/.installed: pyproject.toml
+	@echo "installing amlstream and its dependencies into $(VENV) ..."
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/.installed
+
+demo: $(BIN)/.installed
+	$(BIN)/amlstream demo
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/mypy schemas streams
+
+test: lint
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) build *.egg-info
