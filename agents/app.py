@@ -18,7 +18,7 @@ from streams.ruleset import CompiledRules, load_rules
 log = logging.getLogger(__name__)
 
 STATE_TABLE = "customer-state"
-CUSTOMERS_GAUGE_INTERVAL_S = 30.0
+CUSTOMERS_GAUGE_INTERVAL_S = 10.0
 RELEASE_INTERVAL_S = 0.05
 """How often events held for ordering are re-examined when no new batch arrives."""
 

@@ -27,7 +27,8 @@ def high_risk_jurisdiction(check: Check, config: JurisdictionConfig) -> Finding 
     return Finding(
         rule_id="high_risk_jurisdiction",
         severity=severity,
-        summary=f"transfer of {amount} USD involving {', '.join(hits.values())}",
+        summary=f"transfer of {amount} USD involving "
+        + ", ".join(f"{whose.removesuffix('_country')} {hit}" for whose, hit in hits.items()),
         observed_value=amount,
         threshold=to_usd(0),
         measure="usd_transfer_high_risk_jurisdiction",
