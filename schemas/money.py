@@ -7,10 +7,11 @@ amounts must be sent as strings (integers are accepted too, being exact).
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, WithJsonSchema
 
 # Above this, an amount is a producer bug, not a transfer: a quadrillion units of anything.
 ABSURD_AMOUNT = Decimal("1e15")
+_DECIMAL_PATTERN = r"^[0-9]+(\.[0-9]+)?$"
 
 
 def _exact_decimal_only(value: Any) -> Any:
@@ -25,6 +26,8 @@ PositiveAmount = Annotated[
     Decimal,
     BeforeValidator(_exact_decimal_only),
     Field(gt=0, le=ABSURD_AMOUNT, allow_inf_nan=False),
+    WithJsonSchema({"type": "string", "pattern": _DECIMAL_PATTERN,
+                    "description": "A decimal string greater than 0, at most 1e15."}),
 ]
 """A strictly positive, finite amount of an asset, below the absurdity bound."""
 
@@ -32,5 +35,7 @@ NonNegativeAmount = Annotated[
     Decimal,
     BeforeValidator(_exact_decimal_only),
     Field(ge=0, le=ABSURD_AMOUNT, allow_inf_nan=False),
+    WithJsonSchema({"type": "string", "pattern": _DECIMAL_PATTERN,
+                    "description": "A decimal string from 0 to 1e15."}),
 ]
 """A finite amount that may be zero (a declared expected volume, a USD value of dust)."""
