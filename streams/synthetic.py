@@ -44,7 +44,7 @@ def _iso(at: datetime) -> str:
     return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-class _Builder:
+class ScenarioBuilder:
     """Writes one customer's events with running event ids."""
 
     def __init__(self, scenario: Scenario) -> None:
@@ -91,10 +91,10 @@ def planted_scenarios(end: datetime, prefix: str = "planted") -> list[Scenario]:
     onboarded = day - timedelta(days=40)
     scenarios: list[Scenario] = []
 
-    def new(name: str, *rules: str) -> _Builder:
+    def new(name: str, *rules: str) -> ScenarioBuilder:
         scenario = Scenario(name, f"{prefix}-{name}", rules)
         scenarios.append(scenario)
-        return _Builder(scenario)
+        return ScenarioBuilder(scenario)
 
     b = new("large-transfer", "large_transfer")
     b.verified(onboarded, tier=2)
@@ -159,7 +159,7 @@ def background_scenarios(count: int, end: datetime, seed: int = 7,
     scenarios = []
     for n in range(count):
         scenario = Scenario("background", f"{prefix}-{n:06d}", ())
-        b = _Builder(scenario)
+        b = ScenarioBuilder(scenario)
         country = rng.choice(ORDINARY_COUNTRIES)
         b.verified(end - timedelta(days=rng.uniform(35, 400)), tier=rng.choice((2, 2, 3)),
                    country=country, expected_monthly_volume_usd=str(rng.choice((2000, 5000))))

@@ -6,8 +6,8 @@ worker process with its own consumer group and topic names, so tests do not see 
 
 import asyncio
 import socket
-import uuid
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path

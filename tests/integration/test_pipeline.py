@@ -12,8 +12,14 @@ import pytest
 from schemas.alerts import Alert
 from schemas.dead_letters import DeadLetter
 from streams.state import CustomerState
-from streams.synthetic import Scenario, _Builder, background_scenarios, bad_messages, \
-    planted_scenarios, to_messages
+from streams.synthetic import (
+    Scenario,
+    ScenarioBuilder,
+    background_scenarios,
+    bad_messages,
+    planted_scenarios,
+    to_messages,
+)
 from streams.windows import Window
 
 pytestmark = pytest.mark.integration
@@ -87,7 +93,7 @@ def _steady_customers(count: int, transfers: int) -> list[Scenario]:
     start = END - timedelta(days=1)
     for n in range(count):
         scenario = Scenario("steady", f"steady-{n:03d}", ())
-        b = _Builder(scenario)
+        b = ScenarioBuilder(scenario)
         b.verified(END - timedelta(days=60), tier=3)
         for i in range(transfers):
             b.transfer(start + timedelta(seconds=240 * i + n), "in" if i % 2 else "out", "12.34")
