@@ -66,11 +66,14 @@ def _committed_of(app: faust.App) -> Callable[[str, int], int | None]:
     return committed
 
 
-def _highwaters_of(app: faust.App) -> Any:
-    async def highwaters(partitions: set[tuple[str, int]]) -> dict[tuple[str, int], int]:
-        answer = await app.consumer.highwaters(*(TP(t, p) for t, p in partitions))
-        return {(tp.topic, tp.partition): offset for tp, offset in answer.items()}
-    return highwaters
+def _highwater_of(app: faust.App) -> Callable[[str, int], int | None]:
+    def highwater(topic: str, partition: int) -> int | None:
+        try:  # as of the consumer's last fetch response; no request to the broker
+            offset: int | None = app.consumer.highwater(TP(topic, partition))
+        except Exception:  # consumer not started, partition not assigned: unknown
+            return None
+        return offset
+    return highwater
 
 
 def create_app(settings: Settings, rules: CompiledRules | None = None) -> AmlApp:
@@ -97,12 +100,11 @@ def create_app(settings: Settings, rules: CompiledRules | None = None) -> AmlApp
                       partitions=settings.partitions)
     state = StateTable(table)
     aligner = InputAligner((settings.onboarding_topic, settings.transactions_topic),
-                           committed=_committed_of(app),
+                           highwater=_highwater_of(app), committed=_committed_of(app),
                            max_hold_s=settings.ordering_max_hold_s)
     processor = BatchProcessor(rules, state, (settings.onboarding_topic,
                                               settings.transactions_topic), aligner,
-                               highwaters=_highwaters_of(app), send_alert=_sender(alerts),
-                               send_dead_letter=_sender(dead_letters))
+                               send_alert=_sender(alerts), send_dead_letter=_sender(dead_letters))
     metrics.RULE_SET.labels(rules.version).set(1)
 
     # concurrency stays 1: with more, Faust can commit past an unprocessed message.

@@ -10,7 +10,7 @@ import asyncio
 import base64
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -29,8 +29,6 @@ log = logging.getLogger(__name__)
 
 Send = Callable[[bytes | None, bytes], Awaitable[Awaitable[Any]]]
 """Start sending (key, value) to a topic; the returned awaitable resolves once delivered."""
-Highwaters = Callable[[set[tuple[str, int]]], Awaitable[Mapping[tuple[str, int], int]]]
-"""Ask the broker for the current end offsets of (topic, partition)s."""
 
 
 @dataclass
@@ -59,13 +57,11 @@ class BatchProcessor:
     """Decode, order (``agents.ordering``), apply, persist, publish, acknowledge."""
 
     def __init__(self, rules: CompiledRules, state: Any, topics: tuple[str, str],
-                 aligner: InputAligner, highwaters: Highwaters, send_alert: Send,
-                 send_dead_letter: Send) -> None:
+                 aligner: InputAligner, send_alert: Send, send_dead_letter: Send) -> None:
         self.rules = rules
         self.state = state
         self.onboarding_topic = topics[0]
         self.aligner = aligner
-        self.highwaters = highwaters
         self.send_alert = send_alert
         self.send_dead_letter = send_dead_letter
         self._lock = asyncio.Lock()
@@ -157,20 +153,6 @@ class BatchProcessor:
         for letter in outcome.dead_letters:
             metrics.DEAD_LETTERS.labels(letter.error_kind.value).inc()
 
-    async def _refresh_highwaters(self) -> bool:
-        """Ask the broker for the end offsets held events wait on; True if it answered."""
-        partitions = self.aligner.waiting_on()
-        if not partitions:
-            return False
-        asked_at_s = self.aligner.clock()
-        try:
-            highwaters = await self.highwaters(partitions)
-        except Exception as exc:  # the hold timeout still releases the events
-            log.warning("could not read high-water marks: %s", exc)
-            return False
-        self.aligner.update_highwaters(highwaters, asked_at_s)
-        return True
-
     async def process(self, events: Sequence[Any]) -> BatchOutcome:
         """Take a batch of Faust events (``stream.take_events``; empty from the release timer),
         apply whatever the aligner releases, publish, then acknowledge what was applied."""
@@ -179,10 +161,6 @@ class BatchProcessor:
             outcome = BatchOutcome()
             self.admit(events, outcome)
             ready = self.aligner.release()
-            # What is still held may go once the broker confirms the other input is caught up;
-            # the order within each partition is kept, which is all a customer's order needs.
-            if await self._refresh_highwaters():
-                ready += self.aligner.release()
             self.apply_ready(ready, outcome)
             # Alerts before state: a crash in between re-applies the events on restart and
             # re-sends the same alerts (same ids), rather than skipping them as applied.

@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     batch_max_events: int = Field(2000, ge=1, description="Most events handled in one batch.")
     batch_within_s: float = Field(0.05, gt=0, description="Longest wait to fill a batch.")
     ordering_max_hold_s: float = Field(
-        2.0, ge=0, description="Longest an event waits for the other input topic to catch up.")
+        1.0, ge=0, description="Longest an event waits for the other input topic to catch up.")
     commit_interval_s: float = Field(1.0, gt=0, description="How often offsets are committed.")
     log_level: str = Field("info", description="Worker log level.")
 

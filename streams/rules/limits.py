@@ -5,7 +5,20 @@ from decimal import Decimal
 from schemas.rules import RuleConfig, Window
 from streams.money import to_usd
 from streams.rules.context import Check, Finding
+from streams.state import distinct_since
 from streams.windows import WindowTotals
+
+
+def _window_aggregates(check: Check, window: Window) -> dict[str, Decimal]:
+    totals = check.totals(window)
+    since_s = check.window_start_s(window)
+    state = check.state
+    return {
+        f"distinct_senders_{window}": Decimal(distinct_since(state.counterparties_in, since_s)),
+        f"distinct_receivers_{window}": Decimal(
+            distinct_since(state.counterparties_out, since_s)),
+        **_usd_aggregates(totals, window),
+    }
 
 
 def _usd_aggregates(totals: WindowTotals, window: Window) -> dict[str, Decimal]:
@@ -48,7 +61,7 @@ def _volume(check: Check, config: RuleConfig, window: Window, limit: int) -> Fin
         threshold=to_usd(limit),
         measure=f"usd_total_{window}",
         window=window,
-        aggregates=_usd_aggregates(totals, window),
+        aggregates=_window_aggregates(check, window),
         evidence_since_s=check.window_start_s(window),
     )
 
@@ -74,7 +87,7 @@ def _velocity(check: Check, config: RuleConfig, window: Window, limit: int) -> F
         threshold=Decimal(limit),
         measure=f"count_transfers_{window}",
         window=window,
-        aggregates=_usd_aggregates(totals, window),
+        aggregates=_window_aggregates(check, window),
         evidence_since_s=check.window_start_s(window),
     )
 

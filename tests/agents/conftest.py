@@ -67,9 +67,8 @@ async def harness(tmp_path: Any) -> Any:
             return SimpleNamespace(message=SimpleNamespace(partition=partition))
         aml.state.table.send_changelog = send_changelog
 
-        async def highwaters(partitions: set[tuple[str, int]]) -> dict[tuple[str, int], int]:
-            return {tp: h.highwaters.get(tp, 0) for tp in partitions}
-        aml.processor.highwaters = highwaters
+        aml.processor.aligner.highwater = lambda topic, partition: h.highwaters.get(
+            (topic, partition), 0)
 
         make_message = agent.to_message
 

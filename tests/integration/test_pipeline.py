@@ -101,6 +101,12 @@ def _steady_customers(count: int, transfers: int) -> list[Scenario]:
     return scenarios
 
 
+async def _feed_paced(deployment, messages, chunk: int, pause_s: float) -> None:
+    for start in range(0, len(messages), chunk):
+        await deployment.produce(messages[start:start + chunk])
+        await asyncio.sleep(pause_s)
+
+
 def _final_states(records) -> dict[bytes, CustomerState]:
     return {r.key: CustomerState.from_bytes(r.value) for r in records if r.value is not None}
 
@@ -114,15 +120,15 @@ async def test_restart_mid_stream_continues_without_double_counting(deployment, 
     velocity = [s for s in planted_scenarios(END) if s.name == "velocity-24h"]
     messages = to_messages(_steady_customers(customers, per_customer) + velocity)
     total = len(messages)
-    await deployment.produce(messages)
-
     first = deployment.worker()
     first.start()
+    # Fed at a steady pace, so the worker is surely mid-stream when it is stopped or killed.
+    feeding = asyncio.create_task(_feed_paced(deployment, messages, chunk=100, pause_s=0.2))
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 90
     processed = 0.0
     while loop.time() < deadline and processed < total * 0.3:
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.1)
         try:
             processed = sum(v for (name, _), v in deployment.metrics().items()
                             if name == "amlstream_events_consumed_total")
@@ -130,6 +136,7 @@ async def test_restart_mid_stream_continues_without_double_counting(deployment, 
             continue
     assert 0 < processed < total, f"worker processed {processed} of {total} before the restart"
     first.kill() if how == "kill" else first.stop()
+    await feeding
 
     second = deployment.worker("state-new" if how == "kill" else "state")
     second.start()
@@ -139,6 +146,7 @@ async def test_restart_mid_stream_continues_without_double_counting(deployment, 
             deployment.changelog_topic,
             lambda r: _settled(_final_states(r), per_customer, expected_keys), timeout_s=120)
         alerts = _alerts(await deployment.read(deployment.topics["alerts"], lambda r: len(r) >= 1))
+
     finally:
         second.stop()
 
