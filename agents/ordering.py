@@ -11,9 +11,11 @@ anything older:
 
 - it has delivered an event at least as recent (its event-time watermark passed), or
 - it is caught up: what we have received from it reaches its high-water mark as last reported
-  by the broker (one fetch response carries the marks of every partition on that broker), or
-- the head has waited ``max_hold_s``: a bound on latency, and a safety net should the other
-  input stall.
+  by the broker (one fetch response carries the marks of every partition on that broker).
+
+While the other partition is known to be behind, the head waits for it, however long: its
+records are on their way. When its state is unknown (no mark yet, no position), the head waits
+at most ``max_hold_s``; more than ``max_held`` events waiting release the oldest (memory).
 
 Within one topic partition the offset order is kept (the replay check relies on it). Held
 events are not acknowledged, so their offsets are not committed until they are applied.
@@ -64,21 +66,28 @@ class InputAligner:
         queues[topic].append(Held(occurred_at_s, self.clock(), topic, item))
         self.size += 1
 
-    def _caught_up(self, tp: TopicPartition) -> bool:
+    def _caught_up(self, tp: TopicPartition) -> bool | None:
+        """True or False if known, None if the broker's mark or our position is unknown."""
         highwater = self.highwater(*tp)
         if highwater is None:
-            return False
+            return None
         received = self.seen_next_offset.get(tp)
         if received is None:
             received = self.committed(*tp)
-        return highwater == 0 if received is None else received >= highwater
+        if received is None:
+            return True if highwater == 0 else None
+        return received >= highwater
 
     def _alone_can_go(self, held: Held, partition: int, now_s: float) -> bool:
         other = (self.other[held.topic], partition)
-        return (self.seen_time_s.get(other, float("-inf")) >= held.occurred_at_s
-                or self._caught_up(other)
-                or now_s - held.arrived_s >= self.max_hold_s
-                or self.size > self.max_held)
+        if self.seen_time_s.get(other, float("-inf")) >= held.occurred_at_s:
+            return True
+        if self.size > self.max_held:
+            return True
+        caught_up = self._caught_up(other)
+        if caught_up is None:
+            return now_s - held.arrived_s >= self.max_hold_s
+        return caught_up
 
     def _release_partition(self, partition: int, queues: dict[str, deque[Held]],
                            now_s: float, out: list[Held]) -> None:

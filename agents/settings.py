@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     ordering_max_hold_s: float = Field(
         1.0, ge=0, description="Longest an event waits for the other input topic to catch up.")
     commit_interval_s: float = Field(1.0, gt=0, description="How often offsets are committed.")
+    session_timeout_s: float = Field(
+        30.0, gt=0, description="A worker silent this long leaves the group (its partitions move).")
     log_level: str = Field("info", description="Worker log level.")
 
     @property

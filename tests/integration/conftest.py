@@ -67,6 +67,7 @@ class Deployment:
             "AMLSTREAM_DATA_DIR": str(self.work_dir / state_dir),
             "AMLSTREAM_METRICS_PORT": str(self.metrics_port),
             "AMLSTREAM_COMMIT_INTERVAL_S": "0.5",
+            "AMLSTREAM_SESSION_TIMEOUT_S": "6",
             "AMLSTREAM_LOG_LEVEL": "warning",
         }
         return WorkerProcess(env, self.work_dir / f"worker-{uuid.uuid4().hex[:6]}.log")
