@@ -8,7 +8,7 @@ from typing import Any
 import faust
 from faust.types import TP
 
-from agents import metrics
+from agents import metrics, rules_feed
 from agents.ordering import InputAligner
 from agents.pipeline import BatchProcessor
 from agents.settings import Settings
@@ -96,6 +96,7 @@ def create_app(settings: Settings, rules: CompiledRules | None = None) -> AmlApp
     inputs = _raw_topic(app, settings.onboarding_topic, settings.transactions_topic)
     alerts = _raw_topic(app, settings.alerts_topic)
     dead_letters = _raw_topic(app, settings.dead_letter_topic)
+    risk_changes = _raw_topic(app, settings.risk_topic)
     # bytes in and out (serializer "raw"): the key is the message key itself, so the table and
     # the input topics partition a customer identically.
     table = app.Table(STATE_TABLE, key_type=bytes, value_type=bytes,
@@ -106,7 +107,8 @@ def create_app(settings: Settings, rules: CompiledRules | None = None) -> AmlApp
                            max_hold_s=settings.ordering_max_hold_s)
     processor = BatchProcessor(rules, state, (settings.onboarding_topic,
                                               settings.transactions_topic), aligner,
-                               send_alert=_sender(alerts), send_dead_letter=_sender(dead_letters))
+                               send_alert=_sender(alerts), send_dead_letter=_sender(dead_letters),
+                               send_risk_change=_sender(risk_changes))
     metrics.RULE_SET.labels(rules.version).set(1)
 
     # concurrency stays 1: with more, Faust can commit past an unprocessed message.
@@ -120,6 +122,15 @@ def create_app(settings: Settings, rules: CompiledRules | None = None) -> AmlApp
     async def release_held() -> None:
         if len(aligner):
             await processor.process(())
+
+    def use_rules(new: CompiledRules) -> None:
+        metrics.RULE_SET.clear()
+        metrics.RULE_SET.labels(new.version).set(1)
+        processor.rules = new
+
+    @app.task
+    async def follow_rules() -> None:
+        await rules_feed.follow(settings, lambda: processor.rules, use_rules)
 
     @app.timer(CUSTOMERS_GAUGE_INTERVAL_S)
     async def count_customers() -> None:

@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from agents import cli_rules
 from agents.settings import Settings
 
 
@@ -15,12 +16,14 @@ def _worker(args: argparse.Namespace) -> int:
 
     from agents import metrics
     from agents.app import create_app
+    from agents.rules_feed import read_latest
     from agents.topics import ensure_topics
 
     settings = Settings()
     logging.basicConfig(level=settings.log_level.upper())
     asyncio.run(ensure_topics(settings))
-    aml = create_app(settings)
+    published = asyncio.run(read_latest(settings))
+    aml = create_app(settings, published)
     metrics.serve(settings.metrics_port)
     print(f"amlstream worker: rule set {aml.rules.version}, metrics on "
           f"http://127.0.0.1:{settings.metrics_port}/metrics", file=sys.stderr, flush=True)
@@ -33,13 +36,15 @@ def _schemas(args: argparse.Namespace) -> int:
     from schemas.alerts import Alert
     from schemas.dead_letters import DeadLetter
     from schemas.events import OnboardingEvent, TransactionEvent
+    from schemas.risk import RiskChange
     from schemas.rules import RuleSet
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for name, model in (("transaction-event", TransactionEvent),
                         ("onboarding-event", OnboardingEvent), ("alert", Alert),
-                        ("dead-letter", DeadLetter), ("rule-set", RuleSet)):
+                        ("dead-letter", DeadLetter), ("risk-change", RiskChange),
+                        ("rule-set", RuleSet)):
         path = out / f"{name}.schema.json"
         path.write_text(json.dumps(model.model_json_schema(), indent=2) + "\n", encoding="utf-8")
         print(path)
@@ -75,7 +80,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="stop after this many seconds without a new alert")
     schemas = commands.add_parser("schemas", help="write the JSON Schema of every wire model")
     schemas.add_argument("--out", default="schemas/json", help="output directory")
+    cli_rules.add_commands(commands)
     args = parser.parse_args(argv)
+    if args.command == "rules":
+        return int(args.handler(args))
     handlers = {"worker": _worker, "schemas": _schemas, "alerts": _alerts, "demo": _demo}
     return handlers[args.command](args)
 

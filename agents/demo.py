@@ -84,7 +84,7 @@ def _metric_lines(port: int) -> list[str]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         text = response.read().decode()
     wanted = ("amlstream_events_consumed_total{", "amlstream_dead_letters_total{",
-              "amlstream_customers_in_state ")
+              "amlstream_risk_changes_total{", "amlstream_customers_in_state ")
     return [line for line in text.splitlines() if line.startswith(wanted)]
 
 

@@ -19,6 +19,8 @@ EVENTS_LATE = Counter(
 )
 ALERTS = Counter("amlstream_alerts_total", "Alerts published, by rule and severity.",
                  ["rule", "severity"])
+RISK_CHANGES = Counter("amlstream_risk_changes_total",
+                       "Customer risk-level changes published, by new level.", ["level"])
 DEAD_LETTERS = Counter("amlstream_dead_letters_total", "Dead letters published, by reason.",
                        ["reason"])
 PROCESSING_LAG = Histogram(
@@ -37,6 +39,8 @@ EVENTS_HELD = Gauge("amlstream_events_held",
                     "Valid events waiting for the other input topic (event-time ordering).")
 CUSTOMERS_IN_STATE = Gauge("amlstream_customers_in_state",
                            "Customers held in this worker's state table (active partitions).")
+RULE_SETS_REJECTED = Counter("amlstream_rule_sets_rejected_total",
+                             "Rule sets from the rules topic that failed validation.")
 RULE_SET = Gauge("amlstream_rule_set_info", "The rule set in force (value 1).", ["version"])
 
 

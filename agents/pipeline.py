@@ -20,6 +20,7 @@ from agents.ordering import InputAligner
 from schemas.alerts import Alert
 from schemas.dead_letters import DeadLetter, ErrorKind
 from schemas.events import OnboardingEvent
+from schemas.risk import RiskChange
 from streams.engine import apply, is_late
 from streams.intake import Rejected, Transfer, decode_onboarding, decode_transfer
 from streams.ruleset import CompiledRules
@@ -35,6 +36,7 @@ Send = Callable[[bytes | None, bytes], Awaitable[Awaitable[Any]]]
 class BatchOutcome:
     alerts: list[Alert] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    risk_changes: list[RiskChange] = field(default_factory=list)
     touched: dict[bytes, tuple[CustomerState, Any]] = field(default_factory=dict)
     """Customers whose state the batch changed, with one of their events."""
 
@@ -57,13 +59,15 @@ class BatchProcessor:
     """Decode, order (``agents.ordering``), apply, persist, publish, acknowledge."""
 
     def __init__(self, rules: CompiledRules, state: Any, topics: tuple[str, str],
-                 aligner: InputAligner, send_alert: Send, send_dead_letter: Send) -> None:
+                 aligner: InputAligner, send_alert: Send, send_dead_letter: Send,
+                 send_risk_change: Send) -> None:
         self.rules = rules
         self.state = state
         self.onboarding_topic = topics[0]
         self.aligner = aligner
         self.send_alert = send_alert
         self.send_dead_letter = send_dead_letter
+        self.send_risk_change = send_risk_change
         self._lock = asyncio.Lock()
 
     def _decode(self, message: Any) -> Transfer | OnboardingEvent:
@@ -125,19 +129,25 @@ class BatchProcessor:
                                                                         self.rules):
             metrics.EVENTS_LATE.inc()
         try:
-            state, alerts = apply(state, event, self.rules, (source, message.offset))
+            state, decisions = apply(state, event, self.rules, (source, message.offset))
         except Exception as exc:
             # A bug in the core must not stop the worker: keep the event for investigation.
             log.exception("the core failed on %s offset %d", source, message.offset)
             reason = f"internal error {type(exc).__name__} while applying the event"
             raise Rejected(ErrorKind.PROCESSING_ERROR, [reason]) from exc
         touched[key] = (state, faust_event)
-        outcome.alerts.extend(alerts)
+        outcome.alerts.extend(decisions.alerts)
+        outcome.risk_changes.extend(decisions.risk_changes)
 
     async def publish(self, outcome: BatchOutcome) -> None:
         pending = [
             await self.send_alert(alert.customer_id.encode(), alert.model_dump_json().encode())
             for alert in outcome.alerts
+        ]
+        pending += [
+            await self.send_risk_change(change.customer_id.encode(),
+                                        change.model_dump_json().encode())
+            for change in outcome.risk_changes
         ]
         pending += [
             await self.send_dead_letter(
@@ -152,6 +162,8 @@ class BatchProcessor:
             metrics.ALERTS.labels(alert.rule_id, alert.severity.value).inc()
         for letter in outcome.dead_letters:
             metrics.DEAD_LETTERS.labels(letter.error_kind.value).inc()
+        for change in outcome.risk_changes:
+            metrics.RISK_CHANGES.labels(change.level.value).inc()
 
     async def process(self, events: Sequence[Any]) -> BatchOutcome:
         """Take a batch of Faust events (``stream.take_events``; empty from the release timer),

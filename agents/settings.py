@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     transactions_topic: str = Field("transactions", description="Inbound transaction events.")
     alerts_topic: str = Field("alerts", description="Outbound alerts.")
     dead_letter_topic: str = Field("dead-letters", description="Outbound rejected inputs.")
+    risk_topic: str = Field("customer-risk", description="Outbound risk-level changes.")
+    rules_topic: str = Field("rules", description="Rule sets (compacted); newest in force.")
     partitions: int = Field(4, ge=1, description="Partitions of the input topics and the state.")
     store: str = Field("rocksdb://", description="Faust table store: rocksdb:// or memory://.")
     data_dir: Path = Field(Path("data/worker"), description="Local state (RocksDB) directory.")

@@ -16,7 +16,7 @@ async def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> None:
     """Create missing topics. Inputs and state must share a partition count (co-partitioning),
     so an existing input topic with another count is an error, not a warning."""
     names = [settings.onboarding_topic, settings.transactions_topic, settings.alerts_topic,
-             settings.dead_letter_topic]
+             settings.dead_letter_topic, settings.risk_topic]
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap,
                                 request_timeout_ms=int(timeout_s * 1000))
     deadline = asyncio.get_running_loop().time() + timeout_s
@@ -29,7 +29,10 @@ async def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> None:
                 raise
             await asyncio.sleep(1)
     try:
-        existing = await admin.describe_topics(names)
+        # Describe only topics that exist: a metadata request for a missing topic may create it
+        # (brokers with auto.create.topics.enable) with the broker's default partition count.
+        present = set(await admin.list_topics()) & {*names, settings.rules_topic}
+        existing = await admin.describe_topics(list(present)) if present else []
         partitions = {t["topic"]: len(t["partitions"]) for t in existing if t["error_code"] == 0}
         for name in (settings.onboarding_topic, settings.transactions_topic):
             if name in partitions and partitions[name] != settings.partitions:
@@ -39,6 +42,9 @@ async def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> None:
                 )
         missing = [NewTopic(name, settings.partitions, 1) for name in names
                    if name not in partitions]
+        if settings.rules_topic not in partitions:
+            missing.append(NewTopic(settings.rules_topic, 1, 1,
+                                    topic_configs={"cleanup.policy": "compact"}))
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker was quicker
                 await admin.create_topics(missing)

@@ -7,7 +7,7 @@ from schemas.alerts import Alert, CustomerSnapshot, Evidence, TriggeringEvent
 from streams.intake import Transfer
 from streams.money import to_usd
 from streams.rules.context import Finding
-from streams.state import CustomerState, Profile
+from streams.state import CustomerState
 
 EVIDENCE_EVENTS_MAX = 10
 
@@ -36,7 +36,8 @@ def alert_id(customer_id: str, rule_id: str, key: str) -> str:
     return digest[:32]
 
 
-def snapshot(profile: Profile) -> CustomerSnapshot:
+def snapshot(state: CustomerState) -> CustomerSnapshot:
+    profile = state.profile
     expected = profile.expected_monthly_usd_cents
     return CustomerSnapshot(
         kyc_status=profile.kyc_status,
@@ -46,6 +47,7 @@ def snapshot(profile: Profile) -> CustomerSnapshot:
         pep=profile.pep,
         sanctions_hit=profile.sanctions_hit,
         expected_monthly_volume_usd=None if expected is None else to_usd(expected),
+        risk_level=state.risk_level,
     )
 
 
@@ -91,5 +93,5 @@ def build_alert(finding: Finding, transfer: Transfer, state: CustomerState, rule
             aggregates=finding.aggregates,
             matches=finding.matches,
         ),
-        customer=snapshot(state.profile),
+        customer=snapshot(state),
     )

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from schemas.alerts import Alert
+from schemas.risk import RiskChange
 from streams.engine import apply
 from streams.intake import Rejected, decode_onboarding, decode_transfer
 from streams.ruleset import CompiledRules
@@ -19,6 +20,7 @@ ONBOARDING = "onboarding"
 @dataclass
 class BacktestResult:
     alerts: list[Alert] = field(default_factory=list)
+    risk_changes: list[RiskChange] = field(default_factory=list)
     rejected: list[tuple[int, Rejected]] = field(default_factory=list)
     """(input position, why) of every input that would be dead-lettered."""
     states: dict[bytes, CustomerState] = field(default_factory=dict)
@@ -38,8 +40,9 @@ def run_backtest(inputs: Iterable[tuple[str, bytes | None, bytes]],
             result.rejected.append((position, rejected))
             continue
         assert key is not None  # decoding rejects a missing key
-        state, alerts = apply(states.get(key), event, rules)
+        state, decisions = apply(states.get(key), event, rules)
         states[key] = state
-        result.alerts.extend(alerts)
+        result.alerts.extend(decisions.alerts)
+        result.risk_changes.extend(decisions.risk_changes)
         result.events_applied += 1
     return result

@@ -4,12 +4,16 @@ The live worker, the replay and the backtest all call it, so the same events giv
 alerts everywhere. ``apply`` updates ``state`` in place (and returns it) for speed.
 """
 
+from dataclasses import dataclass, field
+
 from schemas.alerts import Alert
 from schemas.events import OnboardingEvent, OnboardingType
+from schemas.risk import RiskChange
 from schemas.rules import NEAR_THRESHOLD_KEPT
 from streams.alerting import build_alert, is_suppressed, record_alerted, suppression_key
 from streams.intake import Transfer
 from streams.money import to_cents
+from streams.risk import add_alert_points, raised_severity, rate, risk_change
 from streams.rules import TRANSFER_RULES, Check
 from streams.rules.structuring import is_near_threshold
 from streams.ruleset import CompiledRules
@@ -33,28 +37,54 @@ Position = tuple[str, int]
 """Where an input came from: (source, e.g. ``transactions/3``, and its offset)."""
 
 
+@dataclass(slots=True)
+class Decisions:
+    """What an event leads to; the caller publishes them."""
+
+    alerts: list[Alert] = field(default_factory=list)
+    risk_changes: list[RiskChange] = field(default_factory=list)
+
+
 def apply(
     state: CustomerState | None,
     event: Transfer | OnboardingEvent,
     rules: CompiledRules,
     position: Position | None = None,
-) -> tuple[CustomerState, list[Alert]]:
-    """Apply one event to a customer's state; return the state and the alerts it raises.
+) -> tuple[CustomerState, Decisions]:
+    """Apply one event to a customer's state; return the state and the decisions it leads to.
 
     An event at or below the last offset applied from its source changes nothing: replays
     after a crash are idempotent.
     """
     if state is None:
         state = CustomerState()
+    decisions = Decisions()
     if position is not None:
         source, offset = position
         if state.already_applied(source, offset):
-            return state, []
+            return state, decisions
         state.applied[source] = offset
     if isinstance(event, Transfer):
-        return state, _apply_transfer(state, event, rules)
-    _apply_onboarding(state, event)
-    return state, []
+        decisions.alerts = _apply_transfer(state, event, rules)
+        at_s = event.at_s
+    else:
+        _apply_onboarding(state, event)
+        at_s = int(event.occurred_at.timestamp())
+    _rerate(state, event, at_s, rules, decisions)
+    return state, decisions
+
+
+def _rerate(state: CustomerState, event: Transfer | OnboardingEvent, at_s: int,
+            rules: CompiledRules, decisions: Decisions) -> None:
+    risk = rules.config.risk
+    for alert in decisions.alerts:
+        add_alert_points(state, alert.severity, at_s, risk)
+    rating = rate(state, at_s, rules.jurisdictions, risk)
+    if rating.level != state.risk_level:
+        decisions.risk_changes.append(risk_change(
+            event.customer_id, state.risk_level, rating, event.occurred_at, event.event_id,
+            rules.version))
+        state.risk_level = rating.level
 
 
 def _apply_onboarding(state: CustomerState, event: OnboardingEvent) -> None:
@@ -82,12 +112,13 @@ def _apply_onboarding(state: CustomerState, event: OnboardingEvent) -> None:
 
 def _record_transfer(state: CustomerState, transfer: Transfer, rules: CompiledRules) -> None:
     at_s = transfer.at_s
+    thresholds = rules.thresholds_for(state.profile.country_of_residence)
     state.windows.add(at_s, transfer.out, transfer.usd_cents)
     if transfer.cp_address:
         seen = state.counterparties_out if transfer.out else state.counterparties_in
         remember_counterparty(seen, counterparty_key(transfer.cp_address), at_s)
     if is_near_threshold(
-        transfer.usd_cents, rules.near_threshold_floor_cents, rules.reporting_threshold_cents
+        transfer.usd_cents, thresholds.near_threshold_floor, thresholds.reporting_threshold
     ):
         append_capped(state.near_threshold, [at_s, transfer.event_id, transfer.usd_cents],
                       NEAR_THRESHOLD_KEPT)
@@ -109,9 +140,10 @@ def _apply_transfer(state: CustomerState, transfer: Transfer, rules: CompiledRul
     counting them would rewrite history already alerted on); they are still checked by the
     rules that need no window."""
     counts_in_windows = not is_late(state, transfer, rules)
+    previous_transfer_s = state.watermark_s
     if counts_in_windows:
         _record_transfer(state, transfer, rules)
-    check = Check(transfer, state, rules)
+    check = Check(transfer, state, rules, previous_transfer_s)
     configs = rules.config.rules
     alerts: list[Alert] = []
     for rule in TRANSFER_RULES:
@@ -123,6 +155,8 @@ def _apply_transfer(state: CustomerState, transfer: Transfer, rules: CompiledRul
         finding = rule.check(check, config)
         if finding is None:
             continue
+        finding.severity = raised_severity(finding.severity, state.risk_level,
+                                           rules.config.risk)
         key = suppression_key(transfer, config.cooldown_s)
         alerts.append(build_alert(finding, transfer, state, rules.version, key))
         record_alerted(state, rule.rule_id, transfer, config.cooldown_s)

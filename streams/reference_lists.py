@@ -21,6 +21,11 @@ def _is_case_insensitive_format(address: str) -> bool:
     return address.lower().startswith(_CASE_INSENSITIVE_PREFIXES)
 
 
+def canonical_address(address: str) -> str:
+    """The form two spellings of one address share: lower case where case means nothing."""
+    return address.lower() if _is_case_insensitive_format(address) else address
+
+
 class AddressList:
     """Exact address matching with per-format case rules.
 

@@ -11,7 +11,8 @@ from typing import Any
 
 import yaml
 
-from schemas.rules import RuleSet
+from schemas.risk import RiskLevel
+from schemas.rules import RuleSet, ThresholdProfile, TierLimits
 from streams.money import to_cents
 from streams.reference_lists import (
     AddressList,
@@ -35,12 +36,23 @@ class TierLimitsCents:
     max_transfers_24h: int
 
 
+@dataclass(frozen=True, slots=True)
+class ThresholdsCents:
+    """A jurisdiction profile's thresholds in USD cents."""
+
+    profile: str
+    reporting_threshold: int
+    near_threshold_floor: int
+    """Structuring counts transfers in [near_threshold_floor, reporting_threshold)."""
+    travel_rule_threshold: int
+
+
 @dataclass(frozen=True)
 class CompiledRules:
     config: RuleSet
-    tiers: dict[int, TierLimitsCents]
-    reporting_threshold_cents: int
-    near_threshold_floor_cents: int
+    limits: dict[RiskLevel, dict[int, TierLimitsCents]]
+    """Tier limits per customer risk level (enhanced due diligence tightens them)."""
+    profiles: dict[str, ThresholdsCents]
     sanctioned: AddressList
     mixers: AddressList
     jurisdictions: JurisdictionLists
@@ -49,6 +61,16 @@ class CompiledRules:
     @property
     def version(self) -> str:
         return self.config.version
+
+    @property
+    def tiers(self) -> dict[int, TierLimitsCents]:
+        """Limits for a low-risk customer."""
+        return self.limits[RiskLevel.LOW]
+
+    def thresholds_for(self, country: str | None) -> ThresholdsCents:
+        profiles = self.config.jurisdiction_profiles
+        name = profiles.by_country.get(country, profiles.default) if country else profiles.default
+        return self.profiles[name]
 
 
 def parse_rule_set(document: Any) -> RuleSet:
@@ -65,9 +87,30 @@ def parse_rule_set(document: Any) -> RuleSet:
         raise RuleSetError(f"invalid rule set: {problems}") from exc
 
 
-def compile_rules(rule_set: RuleSet, base_dir: Path) -> CompiledRules:
-    threshold = to_cents(rule_set.reporting_threshold_usd)
+def _tier_limits(limits: TierLimits, multiplier: Decimal) -> TierLimitsCents:
+    return TierLimitsCents(
+        large_transfer=to_cents(limits.large_transfer_usd * multiplier),
+        volume_24h=to_cents(limits.volume_24h_usd * multiplier),
+        volume_30d=to_cents(limits.volume_30d_usd * multiplier),
+        max_transfers_1h=max(1, int(limits.max_transfers_1h * multiplier)),
+        max_transfers_24h=max(1, int(limits.max_transfers_24h * multiplier)),
+    )
+
+
+def _thresholds(name: str, profile: ThresholdProfile, rule_set: RuleSet) -> ThresholdsCents:
+    usd_per_unit = (Decimal(1) if profile.currency == "USD"
+                    else rule_set.prices.usd_per_unit[profile.currency])
     margin = rule_set.rules.structuring.margin_pct
+    reporting = profile.reporting_threshold * usd_per_unit
+    return ThresholdsCents(
+        profile=name,
+        reporting_threshold=to_cents(reporting),
+        near_threshold_floor=to_cents(reporting * (100 - margin) / 100),
+        travel_rule_threshold=to_cents(profile.travel_rule_threshold * usd_per_unit),
+    )
+
+
+def compile_rules(rule_set: RuleSet, base_dir: Path) -> CompiledRules:
     lists = rule_set.lists
     try:
         sanctioned = load_sanctioned_addresses(base_dir / lists.sanctioned_addresses)
@@ -75,22 +118,16 @@ def compile_rules(rule_set: RuleSet, base_dir: Path) -> CompiledRules:
         jurisdictions = load_fatf_lists(base_dir / lists.fatf_jurisdictions)
     except (OSError, KeyError) as exc:
         raise RuleSetError(f"cannot load a reference list: {exc}") from exc
+    multipliers = rule_set.risk.limit_multiplier
     return CompiledRules(
         config=rule_set,
-        tiers={
-            tier: TierLimitsCents(
-                large_transfer=to_cents(limits.large_transfer_usd),
-                volume_24h=to_cents(limits.volume_24h_usd),
-                volume_30d=to_cents(limits.volume_30d_usd),
-                max_transfers_1h=limits.max_transfers_1h,
-                max_transfers_24h=limits.max_transfers_24h,
-            )
-            for tier, limits in rule_set.tiers.items()
+        limits={
+            level: {tier: _tier_limits(limits, multipliers.get(level, Decimal(1)))
+                    for tier, limits in rule_set.tiers.items()}
+            for level in RiskLevel
         },
-        reporting_threshold_cents=threshold,
-        near_threshold_floor_cents=to_cents(
-            rule_set.reporting_threshold_usd * (100 - margin) / 100
-        ),
+        profiles={name: _thresholds(name, profile, rule_set)
+                  for name, profile in rule_set.jurisdiction_profiles.profiles.items()},
         sanctioned=sanctioned,
         mixers=mixers,
         jurisdictions=jurisdictions,

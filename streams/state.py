@@ -10,18 +10,21 @@ from typing import Any
 
 import orjson
 
+from schemas.config_types import COUNTERPARTIES_KEPT
+from streams.reference_lists import canonical_address
 from streams.windows import RollingWindows
 
-STATE_FORMAT = 1
-COUNTERPARTIES_KEPT = 64
-"""Distinct counterparties remembered per direction; distinct counts saturate here."""
+__all__ = ["COUNTERPARTIES_KEPT", "RECENT_TRANSFERS_KEPT", "CustomerState", "Profile"]
+
+STATE_FORMAT = 2
 RECENT_TRANSFERS_KEPT = 10
 """Recent transfers kept as evidence for alerts."""
 
 
 def counterparty_key(address: str) -> int:
-    """A stable 32-bit key for an address (``hash()`` is salted per process, so not that)."""
-    return zlib.crc32(address.encode())
+    """A stable 32-bit key for an address (``hash()`` is salted per process, so not that);
+    spellings of one address that differ only in meaningless letter case share it."""
+    return zlib.crc32(canonical_address(address).encode())
 
 
 @dataclass(slots=True)
@@ -45,9 +48,10 @@ class Profile:
 class CustomerState:
     profile: Profile = field(default_factory=Profile)
     windows: RollingWindows = field(default_factory=RollingWindows)
-    counterparties_in: dict[int, int] = field(default_factory=dict)
-    """counterparty key -> last seen (epoch s), senders to this customer."""
-    counterparties_out: dict[int, int] = field(default_factory=dict)
+    counterparties_in: dict[int, list[int]] = field(default_factory=dict)
+    """counterparty key -> [first seen, last seen (epoch s), transfers], senders to this
+    customer; ``counterparties_out`` the same for receivers."""
+    counterparties_out: dict[int, list[int]] = field(default_factory=dict)
     near_threshold: list[list[Any]] = field(default_factory=list)
     """[at_s, event_id, usd_cents] of transfers just below the reporting threshold."""
     recent: list[list[Any]] = field(default_factory=list)
@@ -57,7 +61,11 @@ class CustomerState:
     applied: dict[str, int] = field(default_factory=dict)
     """input source (e.g. ``transactions/3``) -> last offset applied."""
     watermark_s: int = 0
-    """Newest event time seen; windows expire relative to it."""
+    """Newest transfer's event time; windows expire relative to it."""
+    risk_level: str = "unrated"
+    alert_points: float = 0.0
+    """Behaviour part of the risk score, decayed to ``alert_points_at_s``."""
+    alert_points_at_s: int = 0
 
     def already_applied(self, source: str, offset: int) -> bool:
         return offset <= self.applied.get(source, -1)
@@ -74,14 +82,16 @@ class CustomerState:
             self.alerted,
             self.applied,
             self.watermark_s,
+            [self.risk_level, self.alert_points, self.alert_points_at_s],
         ])
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> "CustomerState":
-        (fmt, profile, levels, cps_in, cps_out, near, recent, alerted, applied,
-         watermark_s) = orjson.loads(raw)
-        if fmt != STATE_FORMAT:
-            raise ValueError(f"unknown customer state format {fmt}")
+        fields = orjson.loads(raw)
+        if fields[0] != STATE_FORMAT:
+            raise ValueError(f"unknown customer state format {fields[0]} (expected {STATE_FORMAT})")
+        (_, profile, levels, cps_in, cps_out, near, recent, alerted, applied,
+         watermark_s, (risk_level, alert_points, alert_points_at_s)) = fields
         return cls(
             profile=Profile(*profile),
             windows=RollingWindows(levels),
@@ -92,26 +102,34 @@ class CustomerState:
             alerted=alerted,
             applied=applied,
             watermark_s=watermark_s,
+            risk_level=risk_level,
+            alert_points=alert_points,
+            alert_points_at_s=alert_points_at_s,
         )
 
 
-def _flatten(mapping: dict[int, int]) -> list[int]:
-    return [item for pair in mapping.items() for item in pair]
+def _flatten(mapping: dict[int, list[int]]) -> list[int]:
+    return [item for key, entry in mapping.items() for item in (key, *entry)]
 
 
-def _unflatten(flat: list[int]) -> dict[int, int]:
-    return dict(zip(flat[::2], flat[1::2], strict=True))
+def _unflatten(flat: list[int]) -> dict[int, list[int]]:
+    return {flat[i]: flat[i + 1:i + 4] for i in range(0, len(flat), 4)}
 
 
-def remember_counterparty(seen: dict[int, int], key: int, at_s: int) -> None:
-    if seen.get(key, -1) < at_s:
-        seen[key] = at_s
-    if len(seen) > COUNTERPARTIES_KEPT:
-        del seen[min(seen, key=seen.__getitem__)]
+def remember_counterparty(seen: dict[int, list[int]], key: int, at_s: int) -> None:
+    entry = seen.get(key)
+    if entry is None:
+        seen[key] = [at_s, at_s, 1]
+        if len(seen) > COUNTERPARTIES_KEPT:
+            del seen[min(seen, key=lambda k: seen[k][1])]
+        return
+    entry[0] = min(entry[0], at_s)
+    entry[1] = max(entry[1], at_s)
+    entry[2] += 1
 
 
-def distinct_since(seen: dict[int, int], since_s: int) -> int:
-    return sum(1 for last_s in seen.values() if last_s > since_s)
+def distinct_since(seen: dict[int, list[int]], since_s: int) -> int:
+    return sum(1 for entry in seen.values() if entry[1] > since_s)
 
 
 def append_capped(items: list[list[Any]], item: list[Any], cap: int) -> None:

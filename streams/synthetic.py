@@ -19,6 +19,8 @@ ONBOARDING = "onboarding"
 TRANSACTIONS = "transactions"
 SANCTIONED_ETH_ADDRESS = "0x098B716B8Aaf21512996dC57EB0615e2383E2f96"
 """On the OFAC SDN list (Lazarus Group); sent in lower case to show case-insensitive EVM match."""
+TORNADO_ETH_POOL = "0x910Cbd523D972eb0a6f4cAe4618aD62622b39DbF"
+"""A Tornado Cash pool (10 ETH) on the mixer list."""
 ORDINARY_COUNTRIES = ("DE", "FR", "US", "GB", "ES", "NL", "IT", "SE", "JP", "CA", "CH", "AU")
 USD_PER_UNIT = {"USDT": Decimal(1), "USDC": Decimal(1), "BTC": Decimal(90000),
                 "ETH": Decimal(3000), "EUR": Decimal("1.08")}
@@ -88,7 +90,7 @@ def _address(rng: random.Random) -> str:
 def planted_scenarios(end: datetime, prefix: str = "planted") -> list[Scenario]:
     """One customer per behaviour, all events within the 30 days before ``end``."""
     day = end.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=2)
-    onboarded = day - timedelta(days=40)
+    onboarded = day - timedelta(days=120)
     scenarios: list[Scenario] = []
 
     def new(name: str, *rules: str) -> ScenarioBuilder:
@@ -113,8 +115,7 @@ def planted_scenarios(end: datetime, prefix: str = "planted") -> list[Scenario]:
     b = new("velocity-1h", "velocity_1h")
     b.verified(onboarded, tier=1)
     for i in range(12):
-        b.transfer(day + timedelta(hours=14, minutes=5 + 2 * i), "out", "40.00",
-                   address="0x" + "b2" * 20)
+        b.transfer(day + timedelta(hours=14, minutes=5 + 2 * i), "out", "40.00")
 
     b = new("velocity-24h", "velocity_24h")
     b.verified(onboarded, tier=1)
@@ -122,7 +123,7 @@ def planted_scenarios(end: datetime, prefix: str = "planted") -> list[Scenario]:
         b.transfer(day + timedelta(hours=2, minutes=30 * i), "in", "30.00")
 
     b = new("structuring", "structuring")
-    b.verified(onboarded, tier=2)
+    b.verified(onboarded, tier=2, country="US")  # US profile: 10,000 USD reporting threshold
     for i, usd in enumerate(("9400.00", "9650.00", "9800.00")):
         b.transfer(day + timedelta(hours=8 + 3 * i), "in", usd)
 
@@ -149,7 +150,68 @@ def planted_scenarios(end: datetime, prefix: str = "planted") -> list[Scenario]:
     b.verified(onboarded, tier=2)
     b.transfer(day + timedelta(hours=13), "out", "1200.00", asset="USDT",
                address=SANCTIONED_ETH_ADDRESS.lower(), cp_type="unhosted_wallet")
+    _plant_behaviour(new, day, onboarded)
     return scenarios
+
+
+def _plant_behaviour(new: Any, day: datetime, onboarded: datetime) -> None:
+    """The red flags of behaviour and network: one customer each, tier 3 so that no tier
+    limit interferes."""
+    hours = [day + timedelta(hours=h) for h in range(24)]
+
+    b = new("rapid-in-out", "rapid_in_out")
+    b.verified(onboarded, tier=3, country="US")
+    b.transfer(hours[9], "in", "20000.00")
+    b.transfer(hours[11], "out", "17000.00", address="0x" + "e5" * 20)
+
+    b = new("dormant-reactivated", "dormant_reactivated")
+    b.verified(onboarded, tier=2)
+    b.transfer(day - timedelta(days=100), "in", "500.00")
+    b.transfer(hours[10], "out", "7000.00", address="0x" + "f6" * 20)
+
+    b = new("new-account-high-volume", "new_account_high_volume")
+    b.verified(day - timedelta(days=5), tier=3)
+    for n in range(3):
+        b.transfer(day - timedelta(days=3 - n), "in", "8000.00")
+
+    b = new("declared-volume-exceeded", "declared_volume_exceeded")
+    b.verified(onboarded, tier=3, expected_monthly_volume_usd="1000")
+    for n in range(4):
+        b.transfer(day - timedelta(days=4 - n), "in", "2000.00")
+
+    b = new("fan-in", "fan_in")
+    b.verified(onboarded, tier=3)
+    for n in range(10):
+        b.transfer(hours[6] + timedelta(minutes=30 * n), "in", "300.00",
+                   address=f"0x{n + 1:040x}", cp_type="unhosted_wallet")
+
+    b = new("fan-out", "fan_out")
+    b.verified(onboarded, tier=3)
+    for n in range(10):
+        b.transfer(hours[6] + timedelta(minutes=30 * n), "out", "300.00",
+                   address=f"0x{n + 101:040x}")
+
+    b = new("repeated-new-address", "repeated_new_address")
+    b.verified(onboarded, tier=3)
+    for n in range(3):
+        b.transfer(hours[8 + 2 * n], "out", "400.00", address="0x" + "a7" * 20)
+
+    b = new("volume-spike", "volume_spike")
+    b.verified(onboarded, tier=3)
+    for n in range(20):
+        b.transfer(day - timedelta(days=28 - n), "in", "100.00")
+    for n in range(3):
+        b.transfer(hours[8 + n], "in", "5000.00")
+
+    b = new("mixer-exposure", "mixer_exposure")
+    b.verified(onboarded, tier=2)
+    b.transfer(hours[15], "out", "2000.00", asset="ETH", address=TORNADO_ETH_POOL,
+               cp_type="other")
+
+    b = new("unhosted-after-deposit", "unhosted_after_deposit")
+    b.verified(onboarded, tier=3)
+    b.transfer(hours[8], "in", "3000.00")
+    b.transfer(hours[10], "out", "2500.00", address="0x" + "b8" * 20, cp_type="unhosted_wallet")
 
 
 def background_scenarios(count: int, end: datetime, seed: int = 7,
@@ -161,16 +223,17 @@ def background_scenarios(count: int, end: datetime, seed: int = 7,
         scenario = Scenario("background", f"{prefix}-{n:06d}", ())
         b = ScenarioBuilder(scenario)
         country = rng.choice(ORDINARY_COUNTRIES)
+        count = min(int(rng.paretovariate(1.3)), 30)
+        times = sorted(end - timedelta(seconds=rng.uniform(60, 29 * 86400)) for _ in range(count))
+        amounts = [round(rng.uniform(20, 2000), 2) for _ in times]
+        # Customers declare roughly what they do (rounded up to the next 1,000 USD).
+        declared = max(2000, (int(sum(amounts)) // 1000 + 1) * 1000)
         b.verified(end - timedelta(days=rng.uniform(35, 400)), tier=rng.choice((2, 2, 3)),
-                   country=country, expected_monthly_volume_usd=str(rng.choice((2000, 5000))))
-        transfers = min(int(rng.paretovariate(1.3)), 40)
-        times = sorted(end - timedelta(seconds=rng.uniform(60, 29 * 86400))
-                       for _ in range(transfers))
-        for at in times:
-            asset = rng.choice(tuple(USD_PER_UNIT))
-            usd = round(rng.uniform(20, 3000), 2)
-            b.transfer(at, rng.choice(("in", "out")), f"{usd:.2f}", asset=asset,
-                       address=_address(rng), cp_type=rng.choice(("exchange", "merchant", "bank")),
+                   country=country, expected_monthly_volume_usd=str(declared))
+        for at, usd in zip(times, amounts, strict=True):
+            b.transfer(at, rng.choice(("in", "out")), f"{usd:.2f}",
+                       asset=rng.choice(tuple(USD_PER_UNIT)), address=_address(rng),
+                       cp_type=rng.choice(("exchange", "merchant", "bank")),
                        country=rng.choice(ORDINARY_COUNTRIES))
         scenarios.append(scenario)
     return scenarios

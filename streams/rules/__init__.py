@@ -3,10 +3,24 @@
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from streams.rules.behaviour import (
+    declared_volume_exceeded,
+    dormant_reactivated,
+    new_account_high_volume,
+    rapid_in_out,
+    volume_spike,
+)
 from streams.rules.context import Check, Finding
 from streams.rules.kyc import unverified_activity
 from streams.rules.limits import large_transfer, velocity_1h, velocity_24h, volume_24h, volume_30d
 from streams.rules.lists import high_risk_jurisdiction, sanctioned_counterparty
+from streams.rules.network import (
+    fan_in,
+    fan_out,
+    mixer_exposure,
+    repeated_new_address,
+    unhosted_after_deposit,
+)
 from streams.rules.structuring import structuring
 
 
@@ -27,6 +41,16 @@ TRANSFER_RULES: tuple[TransferRule, ...] = (
     TransferRule("volume_30d", volume_30d, uses_windows=True),
     TransferRule("velocity_1h", velocity_1h, uses_windows=True),
     TransferRule("velocity_24h", velocity_24h, uses_windows=True),
+    TransferRule("mixer_exposure", mixer_exposure, uses_windows=False),
+    TransferRule("dormant_reactivated", dormant_reactivated, uses_windows=False),
+    TransferRule("rapid_in_out", rapid_in_out, uses_windows=True),
+    TransferRule("new_account_high_volume", new_account_high_volume, uses_windows=True),
+    TransferRule("declared_volume_exceeded", declared_volume_exceeded, uses_windows=True),
+    TransferRule("fan_in", fan_in, uses_windows=True),
+    TransferRule("fan_out", fan_out, uses_windows=True),
+    TransferRule("repeated_new_address", repeated_new_address, uses_windows=True),
+    TransferRule("volume_spike", volume_spike, uses_windows=True),
+    TransferRule("unhosted_after_deposit", unhosted_after_deposit, uses_windows=True),
 )
 
 RULE_IDS: tuple[str, ...] = tuple(rule.rule_id for rule in TRANSFER_RULES)

@@ -4,9 +4,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from schemas.alerts import Severity
+from schemas.risk import RiskLevel
 from schemas.rules import Window
 from streams.intake import Transfer
-from streams.ruleset import CompiledRules, TierLimitsCents
+from streams.ruleset import CompiledRules, ThresholdsCents, TierLimitsCents
 from streams.state import CustomerState
 from streams.windows import WINDOW_S, WindowTotals
 
@@ -26,19 +27,30 @@ class Finding:
     """Recent transfers after this event time are added to the evidence."""
 
 
+def risk_level_of(state: CustomerState) -> RiskLevel:
+    """The customer's rated level; an unrated customer counts as low."""
+    return RiskLevel.LOW if state.risk_level == "unrated" else RiskLevel(state.risk_level)
+
+
 class Check:
     """One transfer, the customer's state after it, and the rules: the input of every rule.
 
     Window totals are computed at the transfer's event time, once per window and check.
     """
 
-    __slots__ = ("_totals", "limits", "rules", "state", "transfer")
+    __slots__ = ("_totals", "limits", "previous_transfer_s", "rules", "state", "thresholds",
+                 "transfer")
 
-    def __init__(self, transfer: Transfer, state: CustomerState, rules: CompiledRules) -> None:
+    def __init__(self, transfer: Transfer, state: CustomerState, rules: CompiledRules,
+                 previous_transfer_s: int) -> None:
         self.transfer = transfer
         self.state = state
         self.rules = rules
-        self.limits: TierLimitsCents = rules.tiers[state.profile.kyc_tier]
+        self.previous_transfer_s = previous_transfer_s
+        """Event time of the customer's newest transfer before this one; 0 if none."""
+        self.limits: TierLimitsCents = rules.limits[risk_level_of(state)][state.profile.kyc_tier]
+        self.thresholds: ThresholdsCents = rules.thresholds_for(
+            state.profile.country_of_residence)
         self._totals: dict[Window, WindowTotals] = {}
 
     def totals(self, window: Window) -> WindowTotals:

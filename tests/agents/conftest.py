@@ -16,6 +16,7 @@ from agents.app import AmlApp, create_app
 from agents.settings import Settings
 from schemas.alerts import Alert
 from schemas.dead_letters import DeadLetter
+from schemas.risk import RiskChange
 
 
 @dataclass
@@ -24,6 +25,7 @@ class Harness:
     agent: Any
     alerts: list[Alert] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    risk_changes: list[RiskChange] = field(default_factory=list)
     changelog: list[tuple[int, bytes, bytes]] = field(default_factory=list)
     highwaters: dict[tuple[str, int], int] = field(default_factory=dict)
     next: dict[str, Any] = field(default_factory=dict)
@@ -62,6 +64,7 @@ async def harness(tmp_path: Any) -> Any:
         h = Harness(aml, agent)
         aml.processor.send_alert = _recorder(h.alerts, Alert)
         aml.processor.send_dead_letter = _recorder(h.dead_letters, DeadLetter)
+        aml.processor.send_risk_change = _recorder(h.risk_changes, RiskChange)
         def send_changelog(partition: int, key: bytes, value: bytes, *a: Any, **kw: Any) -> Any:
             h.changelog.append((partition, key, value))
             return SimpleNamespace(message=SimpleNamespace(partition=partition))

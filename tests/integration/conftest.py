@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
 from agents.local_broker import LocalBroker, free_port_pair
+from agents.settings import Settings
 from agents.worker_process import WorkerProcess
 from streams.synthetic import Message
 
@@ -50,7 +51,8 @@ class Deployment:
     @property
     def topics(self) -> dict[str, str]:
         return {kind: f"{self.name}-{kind}" for kind in
-                ("onboarding", "transactions", "alerts", "dead-letters")}
+                ("onboarding", "transactions", "alerts", "dead-letters", "customer-risk",
+                 "rules")}
 
     @property
     def changelog_topic(self) -> str:
@@ -64,6 +66,8 @@ class Deployment:
             "AMLSTREAM_TRANSACTIONS_TOPIC": self.topics["transactions"],
             "AMLSTREAM_ALERTS_TOPIC": self.topics["alerts"],
             "AMLSTREAM_DEAD_LETTER_TOPIC": self.topics["dead-letters"],
+            "AMLSTREAM_RISK_TOPIC": self.topics["customer-risk"],
+            "AMLSTREAM_RULES_TOPIC": self.topics["rules"],
             "AMLSTREAM_DATA_DIR": str(self.work_dir / state_dir),
             "AMLSTREAM_METRICS_PORT": str(self.metrics_port),
             "AMLSTREAM_COMMIT_INTERVAL_S": "0.5",
@@ -106,6 +110,12 @@ class Deployment:
         finally:
             await consumer.stop()
         return records
+
+    @property
+    def settings(self) -> Settings:
+        """Settings naming this deployment's broker and topics (for the CLI's helpers)."""
+        return Settings(broker=f"kafka://{self.bootstrap}",
+                        rules_topic=self.topics["rules"], risk_topic=self.topics["customer-risk"])
 
     def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics",

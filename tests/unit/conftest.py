@@ -88,6 +88,7 @@ class Customer:
         ))
         self.sent = 0
         self.alerts: list[Alert] = []
+        self.risk_changes: list[Any] = []
 
     def _next_id(self) -> str:
         self.sent += 1
@@ -95,8 +96,8 @@ class Customer:
 
     def decode(self, offset: timedelta | datetime, usd: str = "100.00", direction: str = "in",
                *, address: str | None = None, country: str | None = None,
-               asset: str = "USDT") -> Transfer:
-        counterparty: dict[str, Any] = {"type": "exchange"}
+               asset: str = "USDT", cp_type: str = "exchange") -> Transfer:
+        counterparty: dict[str, Any] = {"type": cp_type}
         if address is not None:
             counterparty["address"] = address
         if country is not None:
@@ -120,6 +121,13 @@ class Customer:
         return [self.transfer(offset, usd, directions[n % len(directions)])
                 for n, offset in enumerate(offsets)]
 
+    def send(self, steps: list[tuple[Any, ...]]) -> list[set[str]]:
+        """Send ``(offset, usd, direction)`` or ``(offset, usd, direction, address)`` steps;
+        return the rule ids each one raised."""
+        return [self.ids(self.transfer(offset, usd, direction, address=address))
+                for offset, usd, direction, address in (
+                    (*step, None) if len(step) == 3 else step for step in steps)]
+
     def onboarding(self, offset: timedelta | datetime, kind: str,
                    **fields: Any) -> OnboardingEvent:
         payload = {"event_id": self._next_id(), "customer_id": self.customer_id,
@@ -131,9 +139,10 @@ class Customer:
         return self.apply(self.onboarding(offset, kind, **fields))
 
     def apply(self, event: Any, position: Position | None = None) -> list[Alert]:
-        self.state, alerts = apply(self.state, event, self.rules, position)
-        self.alerts.extend(alerts)
-        return alerts
+        self.state, decisions = apply(self.state, event, self.rules, position)
+        self.alerts.extend(decisions.alerts)
+        self.risk_changes.extend(decisions.risk_changes)
+        return decisions.alerts
 
     def fired(self) -> list[str]:
         """Rule ids of every alert so far, in order."""
@@ -145,18 +154,36 @@ class Customer:
         return {alert.rule_id for alert in alerts}
 
 
+RISK_NEUTRAL = {"limit_multiplier": {"low": "1", "medium": "1", "high": "1"},
+                "raise_severity_at": None}
+"""The ``risk`` settings of the ``rules`` fixture. Rule tables test each rule alone: the risk
+rating still runs, but here it neither tightens limits nor raises severities (test_risk.py
+tests those effects)."""
+
+
 @pytest.fixture(scope="session")
-def rules() -> CompiledRules:
-    """The default rule set, ``config/rules.yaml``, loaded once."""
+def default_rules() -> CompiledRules:
+    """The default rule set, ``config/rules.yaml``, as shipped."""
     return load_rules(RULES_FILE)
 
 
 @pytest.fixture(scope="session")
-def customised(rules: CompiledRules) -> Callable[[dict[str, Any]], CompiledRules]:
-    """Compile the default rule set with a (nested) patch, validated like a rule file."""
+def rules(default_rules: CompiledRules) -> CompiledRules:
+    """The default rule set with the risk rating's effects on rules switched off."""
+    document = default_rules.config.model_dump(mode="json")
+    document["risk"].update(RISK_NEUTRAL)  # not deep_merge: a None there deletes the setting
+    return compile_rules(parse_rule_set(document), CONFIG_DIR)
 
-    def build(patch: dict[str, Any]) -> CompiledRules:
-        document = deep_merge(rules.config.model_dump(), patch)
+
+@pytest.fixture(scope="session")
+def customised(rules: CompiledRules) -> Callable[..., CompiledRules]:
+    """Compile the (risk-neutral) default rule set with (nested) patches merged in order,
+    validated like a rule file."""
+
+    def build(*patches: dict[str, Any]) -> CompiledRules:
+        document = rules.config.model_dump()
+        for patch in patches:
+            document = deep_merge(document, patch)
         return compile_rules(parse_rule_set(document), CONFIG_DIR)
 
     return build

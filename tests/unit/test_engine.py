@@ -4,6 +4,7 @@ and the state's byte round trip."""
 from datetime import timedelta
 from decimal import Decimal
 
+import orjson
 import pytest
 
 from schemas.rules import Window
@@ -64,9 +65,9 @@ def test_replay_after_a_restart_from_bytes_is_idempotent(customer, rules):
     c.apply(event, ("transactions/0", 9))
     restored = CustomerState.from_bytes(c.state.to_bytes())
 
-    state, alerts = apply(restored, event, rules, ("transactions/0", 9))
+    state, decisions = apply(restored, event, rules, ("transactions/0", 9))
 
-    assert alerts == []
+    assert decisions.alerts == [] and decisions.risk_changes == []
     assert state.to_bytes() == c.state.to_bytes()
 
 
@@ -234,11 +235,16 @@ def test_late_events_within_lateness_count_for_later_events(customer):
     ],
 )
 @pytest.mark.parametrize("arrival", ["in_order", "last_is_late"])
-def test_late_event_within_lateness_is_checked_on_its_whole_window(customer, t0, rule_id, tier,
-                                                                    stream, arrival):
+def test_late_event_within_lateness_is_checked_on_its_whole_window(customer, customised, t0,
+                                                                    rule_id, tier, stream,
+                                                                    arrival):
     """The same transfers raise the same alert whether the last one arrives in event-time
-    order or late (within allowed_lateness_s, 1h)."""
-    c = customer(tier=tier)
+    order or late (within allowed_lateness_s, 1h).
+
+    volume_spike is switched off: its baseline is the 30d window (daily buckets) less the 24h
+    window (hourly buckets), so for the late 09:30 transfer the 10:00 transfer of the same
+    day, already applied, is in the baseline; in event-time order it is not yet there."""
+    c = customer(tier=tier, rules=customised({"rules": {"volume_spike": {"enabled": False}}}))
     ordered = sorted(stream) if arrival == "in_order" else stream
 
     for offset, usd in ordered:
@@ -294,9 +300,10 @@ def test_registered_at_is_set_once(customer, t0):
 
 
 def test_alert_snapshots_the_profile(customer):
+    """Declared 4321.09 a month: 10,000 in the first days stays under 3 x declared."""
     c = customer(status="unknown", tier=0)
     c.onboard(0 * H, "registered", country_of_residence="FR", nationality="DE", pep=True)
-    c.onboard(1 * H, "kyc_verified", kyc_tier=1, expected_monthly_volume_usd="1234.56")
+    c.onboard(1 * H, "kyc_verified", kyc_tier=1, expected_monthly_volume_usd="4321.09")
 
     (alert,) = c.transfer(2 * H, "10000.00")
 
@@ -304,7 +311,8 @@ def test_alert_snapshots_the_profile(customer):
     assert alert.customer.model_dump() == {
         "kyc_status": "verified", "kyc_tier": 1, "country_of_residence": "FR",
         "nationality": "DE", "pep": True, "sanctions_hit": False,
-        "expected_monthly_volume_usd": Decimal("1234.56"), "risk_level": "unrated",
+        "expected_monthly_volume_usd": Decimal("4321.09"),
+        "risk_level": "medium",  # PEP 30 + KYC tier 1 10
     }
     assert alert.rule_set_version == "2026-11-21.1"
 
@@ -329,6 +337,12 @@ def test_state_round_trips_through_bytes(customer):
     state = c.state
     assert state.alerted and state.near_threshold and state.counterparties_in
     assert state.counterparties_out and state.applied and state.recent
+    assert state.risk_level == "high" and state.alert_points > 0 and state.alert_points_at_s
+    # key -> [first seen, last seen, transfers]: nine addresses used in turn, both directions
+    assert all(len(entry) == 3 and entry[0] <= entry[1] and entry[2] >= 1
+               for seen in (state.counterparties_in, state.counterparties_out)
+               for entry in seen.values())
+    assert sum(entry[2] for entry in state.counterparties_out.values()) == 26
 
     restored = CustomerState.from_bytes(state.to_bytes())
 
@@ -336,7 +350,8 @@ def test_state_round_trips_through_bytes(customer):
     assert restored.profile == state.profile
     assert restored.windows.levels == state.windows.levels
     for name in ("counterparties_in", "counterparties_out", "near_threshold", "recent",
-                 "alerted", "applied", "watermark_s"):
+                 "alerted", "applied", "watermark_s", "risk_level", "alert_points",
+                 "alert_points_at_s"):
         assert getattr(restored, name) == getattr(state, name), name
 
 
@@ -355,8 +370,26 @@ def test_restored_state_raises_the_same_alerts(customer):
     assert restored.state.to_bytes() == original.state.to_bytes()
 
 
-def test_unknown_state_format_is_refused():
-    raw = CustomerState().to_bytes().replace(b"[1,", b"[2,", 1)
+FORMAT_1_STATE = orjson.dumps([
+    1, ["verified", 1, None, None, False, False, None, None], [[], [], []], [123, 1_772_409_600],
+    [], [], [], {}, {"transactions/0": 4}, 1_772_409_600])
+"""A state as format 1 wrote it: no risk fields, counterparties as key -> last seen."""
 
-    with pytest.raises(ValueError, match="unknown customer state format 2"):
+
+def test_state_is_written_in_format_2():
+    assert CustomerState().to_bytes().startswith(b"[2,")
+
+
+@pytest.mark.parametrize("fmt", [3, 0])
+def test_unknown_state_format_is_refused(fmt):
+    raw = CustomerState().to_bytes().replace(b"[2,", f"[{fmt},".encode(), 1)
+
+    with pytest.raises(ValueError, match=f"unknown customer state format {fmt}"):
         CustomerState.from_bytes(raw)
+
+
+def test_state_of_the_previous_format_is_refused_naming_its_format():
+    """A state saved before the upgrade (format 1, one item fewer) must be refused as such,
+    not with an error about unpacking."""
+    with pytest.raises(ValueError, match="unknown customer state format 1"):
+        CustomerState.from_bytes(FORMAT_1_STATE)

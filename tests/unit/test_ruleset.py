@@ -7,35 +7,71 @@ from pathlib import Path
 import pytest
 import yaml
 
-from streams.ruleset import RuleSetError, TierLimitsCents, load_rules, parse_rule_set
+from schemas.risk import RiskLevel
+from schemas.rules import JurisdictionProfiles, ThresholdProfile
+from streams.rules import RULE_IDS
+from streams.ruleset import (
+    RuleSetError,
+    ThresholdsCents,
+    TierLimitsCents,
+    compile_rules,
+    load_rules,
+    parse_rule_set,
+)
 
-ALL_RULES = {"large_transfer", "volume_24h", "volume_30d", "velocity_1h", "velocity_24h",
-             "structuring", "unverified_activity", "high_risk_jurisdiction",
-             "sanctioned_counterparty"}
+DAY_S = 86400
+COOLDOWNS_S = {
+    "large_transfer": 0, "sanctioned_counterparty": 0, "mixer_exposure": 0,
+    "velocity_1h": 3600, "volume_24h": DAY_S, "velocity_24h": DAY_S, "structuring": DAY_S,
+    "unverified_activity": DAY_S, "high_risk_jurisdiction": DAY_S, "rapid_in_out": DAY_S,
+    "dormant_reactivated": DAY_S, "fan_in": DAY_S, "fan_out": DAY_S,
+    "repeated_new_address": DAY_S, "volume_spike": DAY_S, "unhosted_after_deposit": DAY_S,
+    "volume_30d": 30 * DAY_S, "new_account_high_volume": 30 * DAY_S,
+    "declared_volume_exceeded": 30 * DAY_S,
+}
+"""Every rule of the default rule file, with its cooldown."""
+SEVERITIES = {
+    "sanctioned_counterparty": "critical",
+    **dict.fromkeys(("large_transfer", "structuring", "unverified_activity", "rapid_in_out",
+                     "fan_in", "fan_out", "mixer_exposure"), "high"),
+    **dict.fromkeys(("volume_24h", "volume_30d", "velocity_1h", "velocity_24h",
+                     "high_risk_jurisdiction", "dormant_reactivated", "new_account_high_volume",
+                     "declared_volume_exceeded", "repeated_new_address", "volume_spike",
+                     "unhosted_after_deposit"), "medium"),
+}
+LOW_RISK_LIMITS = {
+    0: TierLimitsCents(100_000, 200_000, 500_000, 5, 10),
+    1: TierLimitsCents(1_000_000, 1_500_000, 5_000_000, 10, 30),
+    2: TierLimitsCents(5_000_000, 10_000_000, 50_000_000, 20, 60),
+    3: TierLimitsCents(25_000_000, 100_000_000, 500_000_000, 40, 150),
+}
 
 
-def test_default_rule_file_loads(rules):
+def test_default_rule_file_loads(default_rules):
+    rules = default_rules
     config = rules.config
 
     assert config.version == "2026-11-21.1"
     assert rules.version == config.version
     assert config.allowed_lateness_s == 3600
-    assert rules.reporting_threshold_cents == 1_000_000
-    assert rules.near_threshold_floor_cents == 900_000
-    assert rules.tiers == {
-        0: TierLimitsCents(100_000, 200_000, 500_000, 5, 10),
-        1: TierLimitsCents(1_000_000, 1_500_000, 5_000_000, 10, 30),
-        2: TierLimitsCents(5_000_000, 10_000_000, 50_000_000, 20, 60),
-        3: TierLimitsCents(25_000_000, 100_000_000, 500_000_000, 40, 150),
+    assert rules.thresholds_for(None) == ThresholdsCents("US", 1_000_000, 900_000, 300_000)
+    assert rules.profiles == {
+        "US": ThresholdsCents("US", 1_000_000, 900_000, 300_000),
+        "EU": ThresholdsCents("EU", 1_080_000, 972_000, 108_000),  # EUR at 1.08 USD
+        "UK": ThresholdsCents("UK", 1_270_000, 1_143_000, 127_000),  # GBP at 1.27 USD
     }
-    assert set(type(config.rules).model_fields) == ALL_RULES
-    assert all(getattr(config.rules, rule).enabled for rule in ALL_RULES)
-    assert {rule: getattr(config.rules, rule).cooldown_s for rule in ALL_RULES} == {
-        "large_transfer": 0, "sanctioned_counterparty": 0, "velocity_1h": 3600,
-        "volume_24h": 86400, "velocity_24h": 86400, "structuring": 86400,
-        "unverified_activity": 86400, "high_risk_jurisdiction": 86400,
-        "volume_30d": 30 * 86400,
+    assert rules.tiers == LOW_RISK_LIMITS
+    assert rules.limits[RiskLevel.LOW] == rules.limits[RiskLevel.MEDIUM] == LOW_RISK_LIMITS
+    assert rules.limits[RiskLevel.HIGH] == {  # enhanced due diligence: everything halved
+        0: TierLimitsCents(50_000, 100_000, 250_000, 2, 5),
+        1: TierLimitsCents(500_000, 750_000, 2_500_000, 5, 15),
+        2: TierLimitsCents(2_500_000, 5_000_000, 25_000_000, 10, 30),
+        3: TierLimitsCents(12_500_000, 50_000_000, 250_000_000, 20, 75),
     }
+    assert set(type(config.rules).model_fields) == set(RULE_IDS) == set(COOLDOWNS_S)
+    assert all(getattr(config.rules, rule).enabled for rule in RULE_IDS)
+    assert {rule: getattr(config.rules, rule).cooldown_s for rule in RULE_IDS} == COOLDOWNS_S
+    assert {rule: getattr(config.rules, rule).severity for rule in RULE_IDS} == SEVERITIES
     assert rules.jurisdictions.black == {"KP", "IR", "MM"}
     assert {"VE", "SY", "MC", "VG"} <= rules.jurisdictions.grey
     assert not {"DZ", "NA"} & (rules.jurisdictions.grey | rules.jurisdictions.black)
@@ -43,6 +79,36 @@ def test_default_rule_file_loads(rules):
     assert len(rules.mixers) > 50
     assert rules.usd_per_unit["BTC"] == Decimal(90000)
     assert rules.usd_per_unit["TRX"] == Decimal("0.25")
+    assert rules.usd_per_unit["EUR"] == Decimal("1.08")
+    assert rules.usd_per_unit["GBP"] == Decimal("1.27")
+
+
+def test_default_settings_of_the_new_rules_and_the_risk_rating(default_rules):
+    """The values ``config/rules.yaml`` documents, as loaded."""
+    rules, risk = default_rules.config.rules, default_rules.config.risk
+
+    assert (rules.rapid_in_out.window, rules.rapid_in_out.min_deposits_usd,
+            rules.rapid_in_out.withdrawn_pct) == ("24h", 10000, 80)
+    assert (rules.dormant_reactivated.silence_s,
+            rules.dormant_reactivated.min_amount_usd) == (90 * DAY_S, 5000)
+    assert (rules.new_account_high_volume.account_age_s,
+            rules.new_account_high_volume.volume_usd) == (30 * DAY_S, 20000)
+    assert (rules.declared_volume_exceeded.multiplier,
+            rules.declared_volume_exceeded.min_volume_usd) == (3, 5000)
+    assert (rules.fan_in.window, rules.fan_in.min_counterparties) == ("24h", 10)
+    assert (rules.fan_out.window, rules.fan_out.min_counterparties) == ("24h", 10)
+    assert (rules.repeated_new_address.window_s,
+            rules.repeated_new_address.min_transfers) == (DAY_S, 3)
+    assert (rules.volume_spike.multiplier, rules.volume_spike.floor_usd) == (5, 10000)
+    assert rules.unhosted_after_deposit.window == "24h"
+    assert risk.points.model_dump() == {
+        "residence_fatf_black": 50, "residence_fatf_grey": 25, "nationality_fatf_black": 30,
+        "nationality_fatf_grey": 15, "pep": 30, "sanctions_hit": 100, "kyc_tier_0": 20,
+        "kyc_tier_1": 10, "not_verified": 20}
+    assert risk.alert_points == {"low": 2, "medium": 5, "high": 15, "critical": 40}
+    assert (risk.alert_half_life_s, risk.medium_from, risk.high_from) == (30 * DAY_S, 30, 60)
+    assert risk.limit_multiplier == {"low": 1, "medium": 1, "high": Decimal("0.5")}
+    assert risk.raise_severity_at == "high"
 
 
 INVALID = [
@@ -58,8 +124,46 @@ INVALID = [
      "greater than or equal to 1"),
     ({"tiers": {0: {"max_transfer_1h": 5}}}, "tiers.0.max_transfer_1h: ",
      "Extra inputs are not permitted"),
-    ({"reporting_threshold_usd": "-10000"}, "reporting_threshold_usd: ",
-     "greater than or equal to 0"),
+    # the single threshold of rule files before jurisdiction profiles: now an unknown field
+    ({"reporting_threshold_usd": "10000"}, "reporting_threshold_usd: ",
+     "Extra inputs are not permitted"),
+    ({"jurisdiction_profiles": {"profiles": {"US": {"reporting_threshold": "-10000"}}}},
+     "jurisdiction_profiles.profiles.US.reporting_threshold: ", "greater than or equal to 0"),
+    ({"jurisdiction_profiles": {"profiles": {"EU": {"travel_rule_threshold": 1000.5}}}},
+     "jurisdiction_profiles.profiles.EU.travel_rule_threshold: ", "not JSON floats"),
+    ({"rules": {"rapid_in_out": {"withdrawn_pct": "0"}}}, "rules.rapid_in_out.withdrawn_pct: ",
+     "greater than 0"),
+    ({"rules": {"rapid_in_out": {"withdrawn_pct": "100.1"}}},
+     "rules.rapid_in_out.withdrawn_pct: ", "less than or equal to 100"),
+    ({"rules": {"rapid_in_out": {"window": "12h"}}}, "rules.rapid_in_out.window: ",
+     "'1h', '24h', '7d' or '30d'"),
+    ({"rules": {"rapid_in_out": {"min_deposits_usd": "-1"}}},
+     "rules.rapid_in_out.min_deposits_usd: ", "greater than or equal to 0"),
+    ({"rules": {"dormant_reactivated": {"silence_s": "0s"}}},
+     "rules.dormant_reactivated.silence_s: ", "greater than 0"),
+    ({"rules": {"new_account_high_volume": {"account_age_s": "31d"}}},
+     "rules.new_account_high_volume.account_age_s: ", "less than or equal to 2592000"),
+    ({"rules": {"declared_volume_exceeded": {"multiplier": "0"}}},
+     "rules.declared_volume_exceeded.multiplier: ", "greater than 0"),
+    ({"rules": {"fan_in": {"min_counterparties": 1}}}, "rules.fan_in.min_counterparties: ",
+     "greater than or equal to 2"),
+    ({"rules": {"fan_out": {"window": "1d"}}}, "rules.fan_out.window: ",
+     "'1h', '24h', '7d' or '30d'"),
+    ({"rules": {"repeated_new_address": {"min_transfers": 1}}},
+     "rules.repeated_new_address.min_transfers: ", "greater than or equal to 2"),
+    ({"rules": {"volume_spike": {"multiplier": "1"}}}, "rules.volume_spike.multiplier: ",
+     "greater than 1"),
+    ({"rules": {"mixer_exposure": {"window": "24h"}}}, "rules.mixer_exposure.window: ",
+     "Extra inputs are not permitted"),
+    ({"risk": {"alert_half_life_s": "0s"}}, "risk.alert_half_life_s: ", "greater than 0"),
+    ({"risk": {"medium_from": -1}}, "risk.medium_from: ", "greater than or equal to 0"),
+    ({"risk": {"raise_severity_at": "critical"}}, "risk.raise_severity_at: ",
+     "'low', 'medium' or 'high'"),
+    ({"risk": {"points": {"pep_hit": 30}}}, "risk.points.pep_hit: ",
+     "Extra inputs are not permitted"),
+    ({"risk": {"alert_points": {"urgent": 30}}}, "risk.alert_points.urgent", "Input should be"),
+    ({"risk": {"limit_multiplier": {"extreme": "0.1"}}}, "risk.limit_multiplier.extreme",
+     "Input should be"),
     ({"allowed_lateness_s": "1 hour"}, "allowed_lateness_s: ", "not of the form"),
     ({"allowed_lateness_s": "2d"}, "allowed_lateness_s: ", "less than or equal to 86400"),
     ({"allowed_lateness_s": "-5s"}, "allowed_lateness_s: ", "not of the form"),
@@ -168,14 +272,14 @@ def test_durations(customised, duration, seconds):
 
 
 def test_model_copy_and_compile(rules, config_dir):
-    from streams.ruleset import compile_rules
-
-    rule_set = rules.config.model_copy(update={"reporting_threshold_usd": Decimal("5000")})
+    profiles = JurisdictionProfiles(
+        profiles={"US": ThresholdProfile(reporting_threshold=Decimal("5000"))})
+    rule_set = rules.config.model_copy(update={"jurisdiction_profiles": profiles})
 
     compiled = compile_rules(rule_set, config_dir)
 
-    assert (compiled.reporting_threshold_cents, compiled.near_threshold_floor_cents) == (
-        500_000, 450_000)
+    assert compiled.thresholds_for("DE") == compiled.thresholds_for(None) == ThresholdsCents(
+        "US", 500_000, 450_000, 100_000)
     assert len(compiled.sanctioned) == len(rules.sanctioned)
 
 

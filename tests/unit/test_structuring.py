@@ -1,5 +1,9 @@
 """Structuring: ``min_transfers`` transfers in the band ``[floor, threshold)`` within
-``window_s``, where ``floor = threshold * (1 - margin_pct / 100)``."""
+``window_s``, where ``floor = threshold * (1 - margin_pct / 100)``.
+
+The threshold is the reporting threshold of the customer's jurisdiction profile. These
+customers have no country of residence, so they get the default profile, US: 10,000 USD
+(test_profiles.py tests the other profiles)."""
 
 from datetime import timedelta
 from decimal import Decimal
@@ -14,8 +18,16 @@ H = timedelta(hours=1)
 S = timedelta(seconds=1)
 
 
-def _structuring(patch: dict) -> dict:
-    return {"rules": {"structuring": patch}}
+OFF = {"enabled": False}
+
+
+def _structuring(patch: dict, **other_rules: dict) -> dict:
+    return {"rules": {"structuring": patch, **other_rules}}
+
+
+def _us_threshold(usd: str) -> dict:
+    """The reporting threshold of the US profile, the one of customers without residence."""
+    return {"jurisdiction_profiles": {"profiles": {"US": {"reporting_threshold": usd}}}}
 
 
 @pytest.mark.parametrize(
@@ -29,14 +41,15 @@ def _structuring(patch: dict) -> dict:
     ],
 )
 def test_band_floor_is_threshold_less_margin(customised, threshold, margin, floor_cents):
-    rules = customised({"reporting_threshold_usd": threshold,
-                        **_structuring({"margin_pct": margin})})
+    rules = customised(_us_threshold(threshold), _structuring({"margin_pct": margin}))
 
-    assert rules.reporting_threshold_cents == round(Decimal(threshold) * 100)
-    assert rules.near_threshold_floor_cents == floor_cents
+    thresholds = rules.thresholds_for(None)
+    assert thresholds.profile == "US"
+    assert thresholds.reporting_threshold == round(Decimal(threshold) * 100)
+    assert thresholds.near_threshold_floor == floor_cents
 
 
-SMALL = {"reporting_threshold_usd": "5000", **_structuring({"margin_pct": "2.5"})}
+SMALL = {**_us_threshold("5000"), **_structuring({"margin_pct": "2.5"})}
 """Threshold 5000, margin 2.5%: the band is [4875.00, 5000.00)."""
 
 BAND_CASES = [
@@ -54,16 +67,18 @@ BAND_CASES = [
 
 @pytest.mark.parametrize(("patch", "usd", "near"), BAND_CASES)
 def test_is_near_threshold_band(customised, patch, usd, near):
-    rules = customised(patch)
+    thresholds = customised(patch).thresholds_for(None)
     cents = int(Decimal(usd) * 100)
 
     assert is_near_threshold(
-        cents, rules.near_threshold_floor_cents, rules.reporting_threshold_cents) is near
+        cents, thresholds.near_threshold_floor, thresholds.reporting_threshold) is near
 
 
 @pytest.mark.parametrize(("patch", "usd", "near"), BAND_CASES)
 def test_three_transfers_in_the_band_alert(customer, customised, patch, usd, near):
-    c = customer(tier=2, rules=customised(patch))
+    """In, out, in: both directions count. (10,000.00 in then out is also a pass-through,
+    rapid_in_out, switched off here: this table is about structuring alone.)"""
+    c = customer(tier=2, rules=customised(patch, {"rules": {"rapid_in_out": OFF}}))
 
     c.transfers([8 * H, 11 * H, 14 * H], usd, directions=("in", "out"))
 
@@ -101,7 +116,9 @@ def test_min_transfers_is_the_count_that_alerts(customer, customised, min_transf
 )
 def test_transfers_outside_the_window_do_not_count(customer, customised, window, offsets,
                                                    fires):
-    c = customer(tier=2, rules=customised(_structuring({"window_s": window})))
+    """(Once the first transfer leaves the 24h window it is a baseline the next two spike
+    above: volume_spike is switched off, this table is about structuring alone.)"""
+    c = customer(tier=2, rules=customised(_structuring({"window_s": window}, volume_spike=OFF)))
 
     c.transfers(offsets, "9900.00")
 
@@ -119,14 +136,17 @@ def test_transfers_outside_the_band_in_between_do_not_count(customer):
 
 
 @pytest.mark.parametrize("order", [(0, 1, 2), (0, 2, 1)], ids=["in_order", "last_two_swapped"])
-def test_no_alert_when_no_window_holds_min_transfers(customer, order):
+def test_no_alert_when_no_window_holds_min_transfers(customer, customised, order):
     """Near-threshold transfers at 21:30 (day 0), 21:00 and 22:00 (day 1) span 24h30m: no 24h
     window holds all three, in whatever order they arrive (all within allowed lateness, 1h).
 
     Arriving 21:30, 22:00, then 21:00 (one hour late) alerts: the late transfer's window
-    counts the 22:00 transfer, which is after it."""
+    counts the 22:00 transfer, which is after it.
+
+    (The transfer of day 0 is a baseline the two of day 1 spike above: volume_spike is
+    switched off, this test is about structuring alone.)"""
     times = [timedelta(hours=21, minutes=30), timedelta(hours=45), timedelta(hours=46)]
-    c = customer(tier=2)
+    c = customer(tier=2, rules=customised(_structuring({}, volume_spike=OFF)))
 
     for n in order:
         c.transfer(times[n], "9500.00")

@@ -1,0 +1,244 @@
+"""Benchmark on a real local broker: baseline consumer, the worker, the core alone, latency.
+
+    python -m bench [--events 1000000] [--customers 100000] [--partitions 8] [--rate 5000]
+
+Prints one table. The baseline is a plain aiokafka consumer that only decodes the same
+messages (the ceiling); the worker is ``amlstream worker`` with every rule on and state in
+RocksDB with its changelog; the core is decode + apply from memory (the backtest path).
+"""
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from agents.local_broker import LocalBroker, free_port_pair
+from agents.settings import Settings
+from agents.topics import ensure_topics
+from agents.worker_process import WorkerProcess
+from bench.workload import Workload, build
+from schemas.alerts import Alert
+from streams.engine import apply
+from streams.intake import decode_onboarding, decode_transfer
+from streams.ruleset import load_rules
+from streams.state import CustomerState
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+async def produce(settings: Settings, workload: Workload) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, linger_ms=50,
+                                max_batch_size=512 * 1024, acks=1)
+    await producer.start()
+    try:
+        for topic, records in ((settings.onboarding_topic, workload.onboarding),
+                               (settings.transactions_topic, workload.transactions)):
+            for n, (key, value) in enumerate(records, 1):
+                await producer.send(topic, value, key=key)
+                if n % 200_000 == 0:
+                    say(f"  {topic}: {n:,}/{len(records):,}")
+            await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def baseline(settings: Settings, total: int) -> float:
+    """Events/s of a plain consumer that only decodes."""
+    consumer = AIOKafkaConsumer(settings.onboarding_topic, settings.transactions_topic,
+                                bootstrap_servers=settings.bootstrap,
+                                group_id=f"bench-baseline-{uuid.uuid4().hex[:6]}",
+                                auto_offset_reset="earliest", max_poll_records=10_000,
+                                fetch_max_bytes=64 * 1024 * 1024)
+    await consumer.start()
+    seen = 0
+    started = None
+    try:
+        while seen < total:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            if started is None and batch:
+                started = time.perf_counter()
+            for records in batch.values():
+                for record in records:
+                    orjson.loads(record.value)
+                seen += len(records)
+    finally:
+        await consumer.stop()
+    return total / (time.perf_counter() - (started or time.perf_counter()))
+
+
+def core(workload: Workload, rules_path: Path) -> tuple[float, float]:
+    """Events/s of decode + apply from memory, and mean state bytes per customer."""
+    rules = load_rules(rules_path)
+    states: dict[bytes, CustomerState] = {}
+    started = time.perf_counter()
+    for key, raw in workload.onboarding:
+        states[key], _ = apply(states.get(key), decode_onboarding(key, raw), rules)
+    for key, raw in workload.transactions:
+        states[key], _ = apply(states.get(key), decode_transfer(key, raw, rules), rules)
+    elapsed = time.perf_counter() - started
+    return workload.total / elapsed, statistics.mean(len(s.to_bytes()) for s in states.values())
+
+
+def processed(metrics_port: int) -> float:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics",
+                                    timeout=2) as response:
+            text = response.read().decode()
+    except OSError:
+        return 0.0
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("amlstream_events_consumed_total{"))
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def drain(worker: WorkerProcess, metrics_port: int, total: int, timeout_s: float) -> float:
+    """Events/s from the first processed event until all are processed."""
+    deadline = time.monotonic() + timeout_s
+    started = None
+    while time.monotonic() < deadline:
+        done = processed(metrics_port)
+        if started is None and done > 0:
+            started, first = time.perf_counter(), done
+        if done >= total and started is not None:
+            return (total - first) / (time.perf_counter() - started)
+        if not worker.running:
+            raise RuntimeError("worker died:\n" + worker.log_tail())
+        time.sleep(0.05)
+    raise RuntimeError(f"worker processed {processed(metrics_port):,.0f} of {total:,} in time")
+
+
+async def latency(settings: Settings, rate: int, seconds: float) -> tuple[float, float, int]:
+    """p50 and p99 of occurred_at -> alert on the alerts topic, at a steady produce rate."""
+    consumer = AIOKafkaConsumer(settings.alerts_topic, bootstrap_servers=settings.bootstrap,
+                                auto_offset_reset="latest")
+    await consumer.start()
+    await asyncio.sleep(1)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, linger_ms=1)
+    await producer.start()
+    delays: list[float] = []
+
+    async def collect() -> None:
+        while True:
+            batch = await consumer.getmany(timeout_ms=100)
+            now = time.time()
+            for records in batch.values():
+                for record in records:
+                    alert = Alert.model_validate_json(record.value)
+                    delays.append(now - alert.triggered_at.timestamp())
+
+    collector = asyncio.create_task(collect())
+    sent = 0
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        due = int((time.perf_counter() - started) * rate)
+        for _ in range(due - sent):
+            key = f"lat-{sent % 1000:04d}".encode()
+            usd = "300000.00" if sent % 50 == 0 else "10.00"  # 2% are large transfers
+            await producer.send(settings.transactions_topic, orjson.dumps({
+                "event_id": f"lat-{sent}", "customer_id": key.decode(),
+                "occurred_at": datetime.now(UTC).isoformat(), "direction": "out",
+                "asset": "USDT", "amount": usd, "amount_usd": usd, "channel": "crypto"}),
+                key=key)
+            sent += 1
+        await asyncio.sleep(0.002)
+    await producer.stop()
+    await asyncio.sleep(3)
+    collector.cancel()
+    await consumer.stop()
+    if not delays:
+        raise RuntimeError("no alert arrived during the latency run")
+    q = statistics.quantiles(delays, n=100)
+    return q[49] * 1000, q[98] * 1000, len(delays)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--rate", type=int, default=5000, help="events/s in the latency run")
+    parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--timeout-s", type=float, default=1800.0)
+    args = parser.parse_args(argv)
+
+    work = Path(tempfile.mkdtemp(prefix="amlstream-bench-"))
+    broker = LocalBroker(port=free_port_pair(), data_dir=work / "broker")
+    name = f"bench-{uuid.uuid4().hex[:6]}"
+    settings = Settings(broker=f"kafka://{broker.bootstrap}", app_id=name,
+                        partitions=args.partitions, onboarding_topic=f"{name}-onboarding",
+                        transactions_topic=f"{name}-transactions", alerts_topic=f"{name}-alerts",
+                        dead_letter_topic=f"{name}-dead-letters", risk_topic=f"{name}-risk",
+                        rules_topic=f"{name}-rules")
+    say(f"building {args.events:,} transactions over {args.customers:,} customers ...")
+    workload = build(args.events, args.customers, datetime.now(UTC))
+    say("starting a local broker ...")
+    broker.start()
+    rows: list[tuple[str, str]] = []
+    try:
+        asyncio.run(ensure_topics(settings))
+        say(f"preloading {workload.total:,} events into {args.partitions} partitions ...")
+        asyncio.run(produce(settings, workload))
+        say("baseline: plain aiokafka consumer, decode only ...")
+        ceiling = asyncio.run(baseline(settings, workload.total))
+        rows.append(("baseline (aiokafka getmany + orjson.loads)", f"{ceiling:,.0f} events/s"))
+        say("core alone: decode + apply from memory ...")
+        core_rate, state_bytes = core(workload, settings.rules_path)
+        rows.append(("core alone (decode + apply, 1 core)", f"{core_rate:,.0f} events/s"))
+        metrics_port = free_port_pair()
+        worker = WorkerProcess({
+            "AMLSTREAM_BROKER": settings.broker, "AMLSTREAM_APP_ID": name,
+            "AMLSTREAM_PARTITIONS": str(args.partitions),
+            "AMLSTREAM_ONBOARDING_TOPIC": settings.onboarding_topic,
+            "AMLSTREAM_TRANSACTIONS_TOPIC": settings.transactions_topic,
+            "AMLSTREAM_ALERTS_TOPIC": settings.alerts_topic,
+            "AMLSTREAM_DEAD_LETTER_TOPIC": settings.dead_letter_topic,
+            "AMLSTREAM_RISK_TOPIC": settings.risk_topic,
+            "AMLSTREAM_RULES_TOPIC": settings.rules_topic,
+            "AMLSTREAM_DATA_DIR": str(work / "state"),
+            "AMLSTREAM_METRICS_PORT": str(metrics_port), "AMLSTREAM_LOG_LEVEL": "warning",
+        }, work / "worker.log")
+        say("worker: draining the preloaded events ...")
+        worker.start()
+        try:
+            worker_rate = drain(worker, metrics_port, workload.total, args.timeout_s)
+            rows.append(("worker (all rules, RocksDB + changelog)",
+                         f"{worker_rate:,.0f} events/s = {worker_rate / ceiling:.1%} of baseline"))
+            say(f"latency at {args.rate:,} events/s for {args.latency_seconds:.0f} s ...")
+            p50, p99, count = asyncio.run(latency(settings, args.rate, args.latency_seconds))
+            rows.append((f"event-to-alert latency at {args.rate:,}/s ({count} alerts)",
+                         f"p50 {p50:,.0f} ms, p99 {p99:,.0f} ms"))
+            rows.append(("worker peak RSS", f"{peak_rss_mb(worker.process.pid):,.0f} MB"
+                         if worker.process else "n/a"))
+        finally:
+            worker.stop()
+        rows.append(("state per customer (encoded)", f"{state_bytes:,.0f} bytes"))
+    finally:
+        broker.stop()
+    width = max(len(label) for label, _ in rows)
+    print(f"\namlstream benchmark: {args.events:,} transactions + {args.customers:,} onboarding, "
+          f"{args.customers:,} customers, {args.partitions} partitions")
+    for label, value in rows:
+        print(f"  {label:<{width}}  {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

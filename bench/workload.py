@@ -1,0 +1,51 @@
+"""A large synthetic workload for the benchmark: onboarding for every customer, then
+transactions with skewed activity (a few customers make most of them)."""
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import orjson
+
+COUNTRIES = ("DE", "FR", "US", "GB", "ES", "NL", "IT", "JP", "CA", "CH")
+
+
+@dataclass
+class Workload:
+    onboarding: list[tuple[bytes, bytes]]
+    transactions: list[tuple[bytes, bytes]]
+    customers: int
+
+    @property
+    def total(self) -> int:
+        return len(self.onboarding) + len(self.transactions)
+
+
+def build(events: int, customers: int, end: datetime, seed: int = 1,
+          large_every: int = 0) -> Workload:
+    """``events`` transactions over ``customers`` (Zipf-like activity) within the 30 days
+    before ``end``; with ``large_every`` > 0, every n-th transaction is a large transfer."""
+    rng = random.Random(seed)
+    ids = [f"b-{n:07d}".encode() for n in range(customers)]
+    onboarding = []
+    registered = (end - timedelta(days=400)).isoformat()
+    for n, key in enumerate(ids):
+        onboarding.append((key, orjson.dumps({
+            "event_id": f"o-{n}", "customer_id": key.decode(), "occurred_at": registered,
+            "type": "kyc_verified", "kyc_tier": 3, "country_of_residence": COUNTRIES[n % 10],
+            "nationality": COUNTRIES[n % 10], "expected_monthly_volume_usd": "1000000"})))
+    weights = [1 / (rank + 1) ** 0.8 for rank in range(customers)]
+    chosen = rng.choices(range(customers), weights=weights, k=events)
+    start_s = (end - timedelta(days=29)).timestamp()
+    times = sorted(rng.uniform(start_s, end.timestamp()) for _ in range(events))
+    transactions = []
+    for n, (customer, at_s) in enumerate(zip(chosen, times, strict=True)):
+        key = ids[customer]
+        usd = "300000.00" if large_every and n % large_every == 0 else f"{rng.uniform(5, 900):.2f}"
+        transactions.append((key, orjson.dumps({
+            "event_id": f"t-{n}", "customer_id": key.decode(),
+            "occurred_at": datetime.fromtimestamp(at_s, UTC).isoformat(),
+            "direction": "in" if n % 2 else "out", "asset": "USDT", "amount": usd,
+            "amount_usd": usd, "channel": "crypto",
+            "counterparty": {"type": "exchange", "address": f"0x{customer % 977:040x}"}})))
+    return Workload(onboarding, transactions, customers)

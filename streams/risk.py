@@ -1,0 +1,97 @@
+"""Customer risk rating: KYC factors plus recent alerts (decaying), mapped to a level.
+
+Re-rated at every event of the customer, at that event's time: a level changes only when the
+customer does something, which is also when due diligence can act on it.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from schemas.alerts import Severity
+from schemas.risk import RiskChange, RiskConfig, RiskLevel
+from streams.reference_lists import JurisdictionLists
+from streams.state import CustomerState
+
+_SEVERITY_ORDER = (Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL)
+_LEVEL_ORDER = (RiskLevel.LOW, RiskLevel.MEDIUM, RiskLevel.HIGH)
+
+
+@dataclass(slots=True)
+class Rating:
+    score: Decimal
+    level: RiskLevel
+    reasons: list[str]
+
+
+def alert_points_at(state: CustomerState, at_s: int, config: RiskConfig) -> float:
+    elapsed_s = max(0, at_s - state.alert_points_at_s)
+    return float(state.alert_points * 0.5 ** (elapsed_s / config.alert_half_life_s))
+
+
+def add_alert_points(state: CustomerState, severity: Severity, at_s: int,
+                     config: RiskConfig) -> None:
+    if at_s >= state.alert_points_at_s:
+        state.alert_points = alert_points_at(state, at_s, config)
+        state.alert_points_at_s = at_s
+    state.alert_points += config.alert_points.get(severity, 0)
+
+
+def _profile_points(state: CustomerState, lists: JurisdictionLists,
+                    config: RiskConfig) -> list[tuple[int, str]]:
+    profile, points = state.profile, config.points
+    factors: list[tuple[int, str]] = []
+    for whose, country in (("residence", profile.country_of_residence),
+                           ("nationality", profile.nationality)):
+        listed = lists.list_of(country)
+        if listed is not None:
+            factors.append((getattr(points, f"{whose}_fatf_{listed}"),
+                            f"{whose} {country} on the FATF {listed} list"))
+    if profile.pep:
+        factors.append((points.pep, "politically exposed person"))
+    if profile.sanctions_hit:
+        factors.append((points.sanctions_hit, "sanctions-screening hit"))
+    if profile.kyc_tier in (0, 1):
+        factors.append((getattr(points, f"kyc_tier_{profile.kyc_tier}"),
+                        f"KYC tier {profile.kyc_tier}"))
+    if profile.kyc_status != "verified":
+        factors.append((points.not_verified, f"KYC status {profile.kyc_status}"))
+    return factors
+
+
+def rate(state: CustomerState, at_s: int, lists: JurisdictionLists,
+         config: RiskConfig) -> Rating:
+    factors = [(Decimal(p), reason) for p, reason in _profile_points(state, lists, config) if p]
+    behaviour = Decimal(str(round(alert_points_at(state, at_s, config), 2)))
+    if behaviour:
+        factors.append((behaviour, "recent alerts (decaying)"))
+    score = sum((points for points, _ in factors), Decimal(0))
+    level = (RiskLevel.HIGH if score >= config.high_from
+             else RiskLevel.MEDIUM if score >= config.medium_from else RiskLevel.LOW)
+    return Rating(score, level, [f"{reason} (+{points})" for points, reason in factors])
+
+
+def raised_severity(severity: Severity, level: str, config: RiskConfig) -> Severity:
+    """One step up for customers at or above ``raise_severity_at``."""
+    if config.raise_severity_at is None or level == "unrated":
+        return severity
+    if _LEVEL_ORDER.index(RiskLevel(level)) < _LEVEL_ORDER.index(config.raise_severity_at):
+        return severity
+    return _SEVERITY_ORDER[min(_SEVERITY_ORDER.index(severity) + 1, len(_SEVERITY_ORDER) - 1)]
+
+
+def risk_change(customer_id: str, previous: str, rating: Rating, changed_at: datetime,
+                event_id: str, rule_set_version: str) -> RiskChange:
+    digest = hashlib.sha256(f"{customer_id}\x1f{rating.level}\x1f{event_id}".encode())
+    return RiskChange(
+        change_id=digest.hexdigest()[:32],
+        customer_id=customer_id,
+        previous_level=previous,
+        level=rating.level,
+        score=rating.score,
+        reasons=rating.reasons,
+        changed_at=changed_at,
+        triggering_event_id=event_id,
+        rule_set_version=rule_set_version,
+    )

@@ -1,0 +1,117 @@
+"""Rules on who the customer deals with: many senders or receivers, a new address used again
+and again, mixers, and unhosted wallets right after a deposit."""
+
+from decimal import Decimal
+
+from schemas.rule_configs import (
+    FanConfig,
+    RepeatedNewAddressConfig,
+    RuleConfig,
+    UnhostedAfterDepositConfig,
+)
+from streams.money import to_usd
+from streams.rules.context import Check, Finding
+from streams.state import counterparty_key, distinct_since
+
+MIXER = "mixer"
+UNHOSTED = "unhosted_wallet"
+
+
+def _fan(check: Check, config: FanConfig, out: bool) -> Finding | None:
+    if check.transfer.out is not out:
+        return None
+    seen = check.state.counterparties_out if out else check.state.counterparties_in
+    distinct = distinct_since(seen, check.window_start_s(config.window))
+    if distinct < config.min_counterparties:
+        return None
+    who = "receivers" if out else "senders"
+    return Finding(
+        rule_id="fan_out" if out else "fan_in",
+        severity=config.severity,
+        summary=f"{distinct} distinct {who} in {config.window}",
+        observed_value=Decimal(distinct),
+        threshold=Decimal(config.min_counterparties),
+        measure=f"distinct_{who}_{config.window}",
+        window=config.window,
+        evidence_since_s=check.window_start_s(config.window),
+    )
+
+
+def fan_in(check: Check, config: FanConfig) -> Finding | None:
+    return _fan(check, config, out=False)
+
+
+def fan_out(check: Check, config: FanConfig) -> Finding | None:
+    return _fan(check, config, out=True)
+
+
+def repeated_new_address(check: Check, config: RepeatedNewAddressConfig) -> Finding | None:
+    transfer = check.transfer
+    if not transfer.out or not transfer.cp_address:
+        return None
+    entry = check.state.counterparties_out.get(counterparty_key(transfer.cp_address))
+    if entry is None:
+        return None
+    first_seen_s, _, transfers = entry
+    if first_seen_s <= transfer.at_s - config.window_s or transfers < config.min_transfers:
+        return None
+    return Finding(
+        rule_id="repeated_new_address",
+        severity=config.severity,
+        summary=f"{transfers} withdrawals to an address first used "
+        f"{(transfer.at_s - first_seen_s) / 3600:.1f}h ago",
+        observed_value=Decimal(transfers),
+        threshold=Decimal(config.min_transfers),
+        measure="count_withdrawals_to_new_address",
+        matches={"address": transfer.cp_address},
+        evidence_since_s=first_seen_s - 1,
+    )
+
+
+def mixer_exposure(check: Check, config: RuleConfig) -> Finding | None:
+    transfer = check.transfer
+    listed = check.rules.mixers.match(transfer.cp_address)
+    if listed is None and transfer.cp_type != MIXER:
+        return None
+    matches = {"counterparty_type": transfer.cp_type}
+    if listed is not None:
+        matches |= {"list": listed.list_name, "service": listed.entity, "detail": listed.detail,
+                    "listed_address": listed.address}
+    direction = "to" if transfer.out else "from"
+    service = listed.entity if listed is not None else "a mixing service"
+    return Finding(
+        rule_id="mixer_exposure",
+        severity=config.severity,
+        summary=f"transfer of {to_usd(transfer.usd_cents)} USD {direction} {service}",
+        observed_value=to_usd(transfer.usd_cents),
+        threshold=to_usd(0),
+        measure="usd_transfer_mixer",
+        matches=matches,
+    )
+
+
+def unhosted_after_deposit(check: Check, config: UnhostedAfterDepositConfig) -> Finding | None:
+    transfer = check.transfer
+    if not transfer.out or transfer.cp_type != UNHOSTED:
+        return None
+    threshold = check.thresholds.travel_rule_threshold
+    if transfer.usd_cents < threshold:
+        return None
+    deposits = check.totals(config.window)
+    if deposits.count_in == 0:
+        return None
+    return Finding(
+        rule_id="unhosted_after_deposit",
+        severity=config.severity,
+        summary=f"withdrawal of {to_usd(transfer.usd_cents)} USD to an unhosted wallet after "
+        f"{deposits.count_in} deposit(s) of {to_usd(deposits.usd_in_cents)} USD in "
+        f"{config.window}",
+        observed_value=to_usd(transfer.usd_cents),
+        threshold=to_usd(threshold),
+        measure="usd_withdrawal_unhosted",
+        window=config.window,
+        aggregates={f"usd_in_{config.window}": to_usd(deposits.usd_in_cents),
+                    f"count_in_{config.window}": Decimal(deposits.count_in)},
+        matches={"jurisdiction_profile": check.thresholds.profile},
+        evidence_since_s=check.window_start_s(config.window),
+    )
