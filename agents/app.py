@@ -101,14 +101,19 @@ def create_app(settings: Settings, rules: CompiledRules | None = None) -> AmlApp
     # the input topics partition a customer identically.
     table = app.Table(STATE_TABLE, key_type=bytes, value_type=bytes,
                       partitions=settings.partitions)
-    state = StateTable(table)
+
+    async def send_changelog_record(partition: int, key: bytes, value: bytes) -> Any:
+        return await app.producer.send(table.changelog_topic.get_topic_name(), key, value,
+                                       partition, None, None)
+    state = StateTable(table, send_changelog_record)
     aligner = InputAligner((settings.onboarding_topic, settings.transactions_topic),
                            highwater=_highwater_of(app), committed=_committed_of(app),
                            max_hold_s=settings.ordering_max_hold_s)
     processor = BatchProcessor(rules, state, (settings.onboarding_topic,
                                               settings.transactions_topic), aligner,
                                send_alert=_sender(alerts), send_dead_letter=_sender(dead_letters),
-                               send_risk_change=_sender(risk_changes))
+                               send_risk_change=_sender(risk_changes),
+                               flush_interval_s=settings.state_flush_interval_s)
     metrics.RULE_SET.labels(rules.version).set(1)
 
     # concurrency stays 1: with more, Faust can commit past an unprocessed message.
@@ -116,12 +121,26 @@ def create_app(settings: Settings, rules: CompiledRules | None = None) -> AmlApp
     async def monitor(stream: Any) -> None:
         async for events in stream.take_events(settings.batch_max_events,
                                                within=settings.batch_within_s):
-            await processor.process(events)
+            try:
+                await processor.process(events)
+            except Exception as exc:
+                # A failure here (broker gone, a send refused) leaves events unacknowledged;
+                # restarting only this agent would stall commits behind them. Stop the worker:
+                # a restarted worker re-reads from the committed offsets and loses nothing.
+                log.critical("batch failed, stopping the worker: %r", exc)
+                await app.crash(exc)
+                raise
 
     @app.timer(RELEASE_INTERVAL_S)
-    async def release_held() -> None:
-        if len(aligner):
-            await processor.process(())
+    async def release_and_flush() -> None:
+        """Events held for ordering, and states to flush, when no new batch comes."""
+        await processor.process(())
+
+    inputs_names = {settings.onboarding_topic, settings.transactions_topic}
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
+        await processor.on_revoked({tp.partition for tp in revoked if tp.topic in inputs_names})
 
     def use_rules(new: CompiledRules) -> None:
         metrics.RULE_SET.clear()

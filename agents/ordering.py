@@ -112,5 +112,15 @@ class InputAligner:
             self._release_partition(partition, queues, now_s, released)
         return [held.item for held in released]
 
+    def drop(self, partitions: set[int]) -> None:
+        """Forget the held events and progress of these partition numbers (both topics)."""
+        for partition in partitions:
+            queues = self.queues.pop(partition, None)
+            if queues is not None:
+                self.size -= sum(len(queue) for queue in queues.values())
+            for topic in self.topics:
+                self.seen_time_s.pop((topic, partition), None)
+                self.seen_next_offset.pop((topic, partition), None)
+
     def __len__(self) -> int:
         return self.size

@@ -1,15 +1,17 @@
 """One batch of input events: decode, apply the core, persist state, publish, count.
 
-Order matters for at-least-once delivery: the batch's alerts and dead letters are awaited
-until the broker has them, then the state is written (store and changelog), then the batch's
-events are acknowledged. Faust flushes the producer (changelog included) before it commits
-offsets, so an offset is never committed ahead of the effects of its event.
+Order matters for at-least-once delivery. Each batch's alerts, risk changes and dead letters
+are sent at once; at the next flush (every ``flush_interval_s``) they are awaited until the
+broker has them, then the changed customer states are written (store and changelog, awaited),
+and only then are the events acknowledged: an offset is never committed ahead of the effects
+of its event, and an alert is never behind the state that records it was raised.
 """
 
 import asyncio
 import base64
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,7 +26,6 @@ from schemas.risk import RiskChange
 from streams.engine import apply, is_late
 from streams.intake import Rejected, Transfer, decode_onboarding, decode_transfer
 from streams.ruleset import CompiledRules
-from streams.state import CustomerState
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,10 @@ class BatchOutcome:
     alerts: list[Alert] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     risk_changes: list[RiskChange] = field(default_factory=list)
-    touched: dict[bytes, tuple[CustomerState, Any]] = field(default_factory=dict)
-    """Customers whose state the batch changed, with one of their events."""
+    consumed: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """(topic, outcome) -> events; counted here and added to the metrics once per batch."""
+    replayed: Counter[str] = field(default_factory=Counter)
+    late: int = 0
 
 
 def dead_letter(message: Any, rejected: Rejected) -> DeadLetter:
@@ -60,7 +63,8 @@ class BatchProcessor:
 
     def __init__(self, rules: CompiledRules, state: Any, topics: tuple[str, str],
                  aligner: InputAligner, send_alert: Send, send_dead_letter: Send,
-                 send_risk_change: Send) -> None:
+                 send_risk_change: Send, flush_interval_s: float = 0.5,
+                 max_dirty: int = 20_000) -> None:
         self.rules = rules
         self.state = state
         self.onboarding_topic = topics[0]
@@ -68,6 +72,13 @@ class BatchProcessor:
         self.send_alert = send_alert
         self.send_dead_letter = send_dead_letter
         self.send_risk_change = send_risk_change
+        self.flush_interval_s = flush_interval_s
+        self.max_dirty = max_dirty
+        self._applied: list[Any] = []
+        self._in_flight: list[Awaitable[Any]] = []
+        """Alerts, risk changes and dead letters sent but not yet acknowledged by the broker."""
+        """Events applied since the last flush: acknowledged once their states are written."""
+        self._flushed_at = time.monotonic()
         self._lock = asyncio.Lock()
 
     def _decode(self, message: Any) -> Transfer | OnboardingEvent:
@@ -88,7 +99,9 @@ class BatchProcessor:
                 event = self._decode(message)
             except Rejected as rejected:
                 outcome.dead_letters.append(dead_letter(message, rejected))
-                metrics.EVENTS_CONSUMED.labels(message.topic, "dead_lettered").inc()
+                outcome.consumed[(message.topic, "dead_lettered")] += 1
+                message.incref()  # acknowledged at the flush, once the dead letter is written
+                self._applied.append(faust_event)
                 continue
             occurred_at_s = event.occurred_at.timestamp()
             metrics.PROCESSING_LAG.observe(now_s - occurred_at_s)
@@ -98,36 +111,29 @@ class BatchProcessor:
 
     def apply_ready(self, ready: Sequence[tuple[Any, Transfer | OnboardingEvent]],
                     outcome: BatchOutcome) -> None:
-        """Apply events in order to their customers' states, in memory."""
-        touched = outcome.touched
+        """Apply events in order to their customers' states (in the write-back cache)."""
         for faust_event, event in ready:
             message = faust_event.message
             try:
-                self._apply_one(faust_event, event, touched, outcome)
+                self._apply_one(faust_event, event, outcome)
             except Rejected as rejected:
                 outcome.dead_letters.append(dead_letter(message, rejected))
-                metrics.EVENTS_CONSUMED.labels(message.topic, "dead_lettered").inc()
+                outcome.consumed[(message.topic, "dead_lettered")] += 1
             else:
-                metrics.EVENTS_CONSUMED.labels(message.topic, "processed").inc()
-
-    def save_states(self, outcome: BatchOutcome) -> None:
-        """Write each customer touched by the batch once (store and changelog)."""
-        for key, (state, faust_event) in outcome.touched.items():
-            self.state.save(key, state, faust_event)
+                outcome.consumed[(message.topic, "processed")] += 1
 
     def _apply_one(self, faust_event: Any, event: Transfer | OnboardingEvent,
-                   touched: dict[bytes, tuple[CustomerState, Any]], outcome: BatchOutcome) -> None:
+                   outcome: BatchOutcome) -> None:
         message = faust_event.message
         key = message.key
-        known = touched.get(key)
-        state = known[0] if known is not None else self.state.load(key, faust_event)
+        state = self.state.load(key, faust_event)
         source = f"{message.topic}/{message.partition}"
         if state is not None and state.already_applied(source, message.offset):
-            metrics.EVENTS_REPLAYED.labels(message.topic).inc()
+            outcome.replayed[message.topic] += 1
             return
         if isinstance(event, Transfer) and state is not None and is_late(state, event,
                                                                         self.rules):
-            metrics.EVENTS_LATE.inc()
+            outcome.late += 1
         try:
             state, decisions = apply(state, event, self.rules, (source, message.offset))
         except Exception as exc:
@@ -135,7 +141,7 @@ class BatchProcessor:
             log.exception("the core failed on %s offset %d", source, message.offset)
             reason = f"internal error {type(exc).__name__} while applying the event"
             raise Rejected(ErrorKind.PROCESSING_ERROR, [reason]) from exc
-        touched[key] = (state, faust_event)
+        self.state.mark_changed(key, state, faust_event)
         outcome.alerts.extend(decisions.alerts)
         outcome.risk_changes.extend(decisions.risk_changes)
 
@@ -156,8 +162,9 @@ class BatchProcessor:
             )
             for letter in outcome.dead_letters
         ]
-        if pending:
-            await asyncio.gather(*pending)
+        # Not awaited here: the next flush awaits them before it writes any state, so the loop
+        # goes on with the next batch while the broker acknowledges these.
+        self._in_flight.extend(pending)
         for alert in outcome.alerts:
             metrics.ALERTS.labels(alert.rule_id, alert.severity.value).inc()
         for letter in outcome.dead_letters:
@@ -165,9 +172,19 @@ class BatchProcessor:
         for change in outcome.risk_changes:
             metrics.RISK_CHANGES.labels(change.level.value).inc()
 
+    def _count(self, outcome: BatchOutcome) -> None:
+        for (topic, result), count in outcome.consumed.items():
+            metrics.EVENTS_CONSUMED.labels(topic, result).inc(count)
+        for topic, count in outcome.replayed.items():
+            metrics.EVENTS_REPLAYED.labels(topic).inc(count)
+        if outcome.late:
+            metrics.EVENTS_LATE.inc(outcome.late)
+        metrics.EVENTS_HELD.set(len(self.aligner))
+
     async def process(self, events: Sequence[Any]) -> BatchOutcome:
-        """Take a batch of Faust events (``stream.take_events``; empty from the release timer),
-        apply whatever the aligner releases, publish, then acknowledge what was applied."""
+        """Take a batch of Faust events (``stream.take_events``; empty from the timer), apply
+        what the aligner releases, publish its alerts, and, when the flush is due, write the
+        changed states and acknowledge the events applied since the last flush."""
         async with self._lock:
             started = time.perf_counter()
             outcome = BatchOutcome()
@@ -177,11 +194,36 @@ class BatchProcessor:
             # Alerts before state: a crash in between re-applies the events on restart and
             # re-sends the same alerts (same ids), rather than skipping them as applied.
             await self.publish(outcome)
-            self.save_states(outcome)
-            for faust_event, _ in ready:
-                faust_event.ack()
-            metrics.EVENTS_HELD.set(len(self.aligner))
-            if events or ready:
+            self._applied.extend(faust_event for faust_event, _ in ready)
+            if self._flush_due():
+                await self._flush()
+            self._count(outcome)
+            if ready:
                 metrics.BATCH_DURATION.observe(time.perf_counter() - started)
                 metrics.BATCH_SIZE.observe(len(ready))
             return outcome
+
+    def _flush_due(self) -> bool:
+        return bool(self._applied or self._in_flight) and (
+            time.monotonic() - self._flushed_at >= self.flush_interval_s
+            or len(self.state.dirty) >= self.max_dirty)
+
+    async def _flush(self) -> None:
+        # Alerts first (see ``process``), then state, then the acknowledgements.
+        in_flight, self._in_flight = self._in_flight, []
+        await asyncio.gather(*in_flight)
+        await self.state.flush()
+        for faust_event in self._applied:
+            faust_event.ack()
+        self._applied.clear()
+        self._flushed_at = time.monotonic()
+
+    async def on_revoked(self, partitions: set[int]) -> None:
+        """Partitions are moving. What was applied while we owned them is flushed and
+        acknowledged now, before their new owner recovers the state; events still held for
+        ordering in the revoked partitions are dropped unacknowledged (their new owner reads
+        them again from the committed offset); the cache is dropped, as it may go stale."""
+        async with self._lock:
+            await self._flush()
+            self.state.forget()
+            self.aligner.drop(partitions)

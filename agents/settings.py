@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     batch_within_s: float = Field(0.05, gt=0, description="Longest wait to fill a batch.")
     ordering_max_hold_s: float = Field(
         1.0, ge=0, description="Longest an event waits for the other input topic to catch up.")
+    state_flush_interval_s: float = Field(
+        0.5, gt=0, description="How often changed customer states are written (write-back).")
     commit_interval_s: float = Field(1.0, gt=0, description="How often offsets are committed.")
     session_timeout_s: float = Field(
         30.0, gt=0, description="A worker silent this long leaves the group (its partitions move).")

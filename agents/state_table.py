@@ -1,38 +1,97 @@
-"""Customer state in a changelog-backed Faust table, written once per customer per batch.
+"""Customer state: a write-back cache of decoded states in front of a changelog-backed table.
 
-Faust decides where a table read or write goes (the changelog partition, and the RocksDB
-partition database) from the stream's *current event*. Inside a batch that would be the batch's last
-event, not the customer's, and recovery after a rebalance would then restore the state on the
-wrong worker. So around every read and write of a customer we make that customer's own event
-current:
-the write lands in the changelog partition of the customer's source partition. Keys and
-values are raw bytes: the key is the message key itself (``customer_id``), the value the
-core's compact encoding (``CustomerState.to_bytes``).
+Why a cache: with many customers nearly every event touches a customer not seen in the batch,
+and a table write per event (one changelog record through Faust's per-record producer path)
+caps the worker at a few thousand events/s. Here decoded states stay in memory; each customer
+touched since the last flush is written once per flush (every ``flush_interval_s``), and the
+batch's input offsets are acknowledged only after that flush, so a commit never runs ahead of
+the state it depends on.
+
+Where writes go: Faust picks the RocksDB partition database from the stream's *current
+event*; around every read and write of a customer we make that customer's own event current.
+The changelog record is produced directly, in bulk, to the partition of the customer's source
+partition (the table is co-partitioned with the inputs), so Faust's recovery after a
+rebalance restores it where it is needed. Keys and values are raw bytes: the key is the
+message key (``customer_id``), the value ``CustomerState.to_bytes()``.
 """
 
+import asyncio
 import weakref
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from faust.streams import _current_event  # no public setter; see the module docstring
+from faust.types import TP
 
 from streams.state import CustomerState
 
+SendRecord = Callable[[int, bytes, bytes], Awaitable[Awaitable[Any]]]
+"""Start producing (partition, key, value) to the changelog; await the result for metadata."""
+
 
 class StateTable:
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Any, send_record: SendRecord, max_cached: int = 50_000) -> None:
         self.table = table
+        self.send_record = send_record
+        self.max_cached = max_cached
+        self.cached: OrderedDict[bytes, CustomerState] = OrderedDict()
+        self.dirty: dict[bytes, Any] = {}
+        """Customers changed since the last flush -> one of their events (for the partition)."""
 
     def load(self, key: bytes, event: Any) -> CustomerState | None:
-        """The state of ``key``; ``event`` is an event of this customer from the batch."""
+        """The state of ``key``; ``event`` is an event of this customer."""
+        state = self.cached.get(key)
+        if state is not None:
+            self.cached.move_to_end(key)
+            return state
         with _as_current(event):
             raw = self.table.get(key)
-        return None if raw is None else CustomerState.from_bytes(raw)
+        if raw is None:
+            return None
+        state = CustomerState.from_bytes(raw)
+        self.cached[key] = state
+        return state
 
-    def save(self, key: bytes, state: CustomerState, event: Any) -> None:
-        with _as_current(event):
-            self.table[key] = state.to_bytes()
+    def mark_changed(self, key: bytes, state: CustomerState, event: Any) -> None:
+        self.cached[key] = state
+        self.cached.move_to_end(key)
+        self.dirty[key] = event
+
+    async def flush(self) -> int:
+        """Write every changed customer once (store, then changelog, awaited); return how many."""
+        if not self.dirty:
+            return 0
+        dirty, self.dirty = self.dirty, {}
+        pending = []
+        for key, event in dirty.items():
+            raw = self.cached[key].to_bytes()
+            with _as_current(event):
+                self.table.data[key] = raw  # the local store only: no per-record changelog
+            pending.append(await self.send_record(event.message.partition, key, raw))
+        sent = await asyncio.gather(*pending)
+        self._remember_changelog_offsets(sent)
+        while len(self.cached) > self.max_cached:
+            self.cached.popitem(last=False)
+        return len(dirty)
+
+    def _remember_changelog_offsets(self, sent: list[Any]) -> None:
+        """What Faust does per record (``_on_changelog_sent``): the store keeps the changelog
+        offset it holds data up to, so recovery after a restart reads only what is newer."""
+        newest: dict[int, int] = {}
+        for metadata in sent:
+            if metadata is not None:
+                newest[metadata.partition] = max(metadata.offset,
+                                                 newest.get(metadata.partition, -1))
+        topic = self.table.changelog_topic.get_topic_name()
+        for partition, offset in newest.items():
+            self.table.data.set_persisted_offset(TP(topic, partition), offset)
+
+    def forget(self) -> None:
+        """Drop the cache (after a rebalance another worker may have moved a customer on)."""
+        self.cached.clear()
+        self.dirty.clear()
 
     def __len__(self) -> int:
         return len(self.table)

@@ -120,7 +120,7 @@ def drain(worker: WorkerProcess, metrics_port: int, total: int, timeout_s: float
             return (total - first) / (time.perf_counter() - started)
         if not worker.running:
             raise RuntimeError("worker died:\n" + worker.log_tail())
-        time.sleep(0.05)
+        time.sleep(0.5)  # scraping /metrics costs the worker CPU: not too often
     raise RuntimeError(f"worker processed {processed(metrics_port):,.0f} of {total:,} in time")
 
 

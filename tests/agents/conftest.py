@@ -42,8 +42,9 @@ class Harness:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         await asyncio.sleep(0.2)
-        while len(self.aml.processor.aligner) and loop.time() < deadline:
-            await self.aml.processor.process(())
+        processor = self.aml.processor
+        while (len(processor.aligner) or processor.state.dirty) and loop.time() < deadline:
+            await processor.process(())
             await asyncio.sleep(0.05)
 
 
@@ -59,16 +60,18 @@ def _recorder(into: list[Any], model: Any) -> Any:
 @pytest.fixture
 async def harness(tmp_path: Any) -> Any:
     aml = create_app(Settings(store="memory://", data_dir=tmp_path / "state",
-                              batch_within_s=0.01))
+                              batch_within_s=0.01, state_flush_interval_s=0.01))
     async with aml.monitor.test_context() as agent:
         h = Harness(aml, agent)
         aml.processor.send_alert = _recorder(h.alerts, Alert)
         aml.processor.send_dead_letter = _recorder(h.dead_letters, DeadLetter)
         aml.processor.send_risk_change = _recorder(h.risk_changes, RiskChange)
-        def send_changelog(partition: int, key: bytes, value: bytes, *a: Any, **kw: Any) -> Any:
+        async def send_record(partition: int, key: bytes, value: bytes) -> Any:
             h.changelog.append((partition, key, value))
-            return SimpleNamespace(message=SimpleNamespace(partition=partition))
-        aml.state.table.send_changelog = send_changelog
+            done = asyncio.get_running_loop().create_future()
+            done.set_result(SimpleNamespace(partition=partition, offset=len(h.changelog)))
+            return done
+        aml.state.send_record = send_record
 
         aml.processor.aligner.highwater = lambda topic, partition: h.highwaters.get(
             (topic, partition), 0)

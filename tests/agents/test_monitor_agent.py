@@ -27,7 +27,7 @@ async def test_planted_structuring_raises_one_alert_with_evidence(harness):
     assert len(alert.evidence.triggering_events) == 3
 
 
-async def test_state_is_written_once_per_customer_per_batch_to_its_own_partition(harness):
+async def test_state_is_written_once_per_customer_per_flush_to_its_own_partition(harness):
     for partition, name in ((1, "volume-24h"), (3, "velocity-1h")):
         for topic, event in _scenario(name):
             await harness.put(topic, event["customer_id"].encode(), event, partition=partition)
@@ -37,7 +37,7 @@ async def test_state_is_written_once_per_customer_per_batch_to_its_own_partition
                   for _, key, _ in harness.changelog}
     assert partitions == {b"planted-volume-24h": {1}, b"planted-velocity-1h": {3}}
     writes = len(harness.changelog)
-    assert writes < 4 + 3 + 12 + 3  # fewer writes than events: once per customer per batch
+    assert writes < 4 + 3 + 12 + 3  # fewer writes than events: once per customer per flush
     final = {key: CustomerState.from_bytes(value) for _, key, value in harness.changelog}
     assert final[b"planted-velocity-1h"].profile.kyc_tier == 1
 

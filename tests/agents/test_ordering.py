@@ -94,3 +94,13 @@ def test_memory_bound_releases_the_oldest_first(clock):
         a.add("transactions", 0, offset, occurred_at_s=at, item=at)
     assert a.release() == [10.0]
     assert len(a) == 2
+
+
+def test_dropping_revoked_partitions_forgets_only_them(clock):
+    a = aligner(clock)
+    a.add("transactions", 0, 0, occurred_at_s=50.0, item="p0")
+    a.add("transactions", 1, 0, occurred_at_s=60.0, item="p1")
+    a.drop({0})
+    assert len(a) == 1
+    clock.now_s += 3  # the hold passes: only p1 is left to release
+    assert a.release() == ["p1"]

@@ -137,6 +137,15 @@ def deployment(broker: LocalBroker, tmp_path: Path) -> Deployment:
 
 
 @pytest.fixture
+def request_cleanup() -> Iterator[Any]:
+    """Register a call to make when the test ends, however it ends (e.g. stop a worker)."""
+    calls: list[Any] = []
+    yield calls.append
+    for call in reversed(calls):
+        call()
+
+
+@pytest.fixture
 def running_worker(deployment: Deployment) -> Iterator[WorkerProcess]:
     worker = deployment.worker()
     worker.start()

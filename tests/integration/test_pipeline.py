@@ -112,7 +112,8 @@ def _final_states(records) -> dict[bytes, CustomerState]:
 
 
 @pytest.mark.parametrize("how", ["stop", "kill"])
-async def test_restart_mid_stream_continues_without_double_counting(deployment, how):
+async def test_restart_mid_stream_continues_without_double_counting(deployment, how,
+                                                                   request_cleanup):
     """Stop (SIGTERM) or kill (SIGKILL) the worker while it is busy. The killed worker's
     replacement starts with an empty state directory, as on a new machine, so its state
     comes from the changelog alone."""
@@ -122,6 +123,7 @@ async def test_restart_mid_stream_continues_without_double_counting(deployment, 
     total = len(messages)
     first = deployment.worker()
     first.start()
+    request_cleanup(first.kill)
     # Fed at a steady pace, so the worker is surely mid-stream when it is stopped or killed.
     feeding = asyncio.create_task(_feed_paced(deployment, messages, chunk=100, pause_s=0.2))
     loop = asyncio.get_running_loop()
