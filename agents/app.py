@@ -105,7 +105,7 @@ def create_app(settings: Settings, rules: CompiledRules | None = None) -> AmlApp
     async def send_changelog_record(partition: int, key: bytes, value: bytes) -> Any:
         return await app.producer.send(table.changelog_topic.get_topic_name(), key, value,
                                        partition, None, None)
-    state = StateTable(table, send_changelog_record)
+    state = StateTable(table, send_changelog_record, max_cached=settings.state_cache_customers)
     aligner = InputAligner((settings.onboarding_topic, settings.transactions_topic),
                            highwater=_highwater_of(app), committed=_committed_of(app),
                            max_hold_s=settings.ordering_max_hold_s)

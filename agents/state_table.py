@@ -32,7 +32,7 @@ SendRecord = Callable[[int, bytes, bytes], Awaitable[Awaitable[Any]]]
 
 
 class StateTable:
-    def __init__(self, table: Any, send_record: SendRecord, max_cached: int = 50_000) -> None:
+    def __init__(self, table: Any, send_record: SendRecord, max_cached: int = 10_000) -> None:
         self.table = table
         self.send_record = send_record
         self.max_cached = max_cached

@@ -5,6 +5,7 @@ alerts everywhere. ``apply`` updates ``state`` in place (and returns it) for spe
 """
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from schemas.alerts import Alert
 from schemas.events import OnboardingEvent, OnboardingType
@@ -14,7 +15,7 @@ from streams.alerting import build_alert, is_suppressed, record_alerted, suppres
 from streams.intake import Transfer
 from streams.money import to_cents
 from streams.risk import add_alert_points, raised_severity, rate, risk_change
-from streams.rules import TRANSFER_RULES, Check
+from streams.rules import TRANSFER_RULES, Check, TransferRule
 from streams.rules.structuring import is_near_threshold
 from streams.ruleset import CompiledRules
 from streams.state import (
@@ -77,6 +78,9 @@ def apply(
 def _rerate(state: CustomerState, event: Transfer | OnboardingEvent, at_s: int,
             rules: CompiledRules, decisions: Decisions) -> None:
     risk = rules.config.risk
+    if (isinstance(event, Transfer) and not decisions.alerts and not state.alert_points
+            and state.risk_level != "unrated"):
+        return  # nothing the rating depends on has changed since the last event
     for alert in decisions.alerts:
         add_alert_points(state, alert.severity, at_s, risk)
     rating = rate(state, at_s, rules.jurisdictions, risk)
@@ -130,6 +134,21 @@ def _record_transfer(state: CustomerState, transfer: Transfer, rules: CompiledRu
         state.windows.expire(at_s - rules.config.allowed_lateness_s)
 
 
+_PLANS: dict[int, tuple[CompiledRules, list[tuple[TransferRule, Any]]]] = {}
+
+
+def _enabled_rules(rules: CompiledRules) -> list[tuple[TransferRule, Any]]:
+    """The enabled rules with their configs, worked out once per rule set, not per event."""
+    plan = _PLANS.get(id(rules))
+    if plan is None or plan[0] is not rules:
+        configs = rules.config.rules
+        pairs = [(rule, getattr(configs, rule.rule_id)) for rule in TRANSFER_RULES]
+        plan = (rules, [(rule, config) for rule, config in pairs if config.enabled])
+        _PLANS.clear()  # rule sets change rarely; keep the one in use
+        _PLANS[id(rules)] = plan
+    return plan[1]
+
+
 def is_late(state: CustomerState, transfer: Transfer, rules: CompiledRules) -> bool:
     """Later than the allowed lateness behind the newest event seen for this customer."""
     return transfer.at_s < state.watermark_s - rules.config.allowed_lateness_s
@@ -144,11 +163,9 @@ def _apply_transfer(state: CustomerState, transfer: Transfer, rules: CompiledRul
     if counts_in_windows:
         _record_transfer(state, transfer, rules)
     check = Check(transfer, state, rules, previous_transfer_s)
-    configs = rules.config.rules
     alerts: list[Alert] = []
-    for rule in TRANSFER_RULES:
-        config = getattr(configs, rule.rule_id)
-        if not config.enabled or (rule.uses_windows and not counts_in_windows):
+    for rule, config in _enabled_rules(rules):
+        if rule.uses_windows and not counts_in_windows:
             continue
         if is_suppressed(state, rule.rule_id, transfer, config.cooldown_s):
             continue
