@@ -134,19 +134,25 @@ def _record_transfer(state: CustomerState, transfer: Transfer, rules: CompiledRu
         state.windows.expire(at_s - rules.config.allowed_lateness_s)
 
 
-_PLANS: dict[int, tuple[CompiledRules, list[tuple[TransferRule, Any]]]] = {}
+Plan = list[tuple[TransferRule, Any]]
+_PLANS: dict[int, tuple[CompiledRules, dict[bool, Plan]]] = {}
 
 
-def _enabled_rules(rules: CompiledRules) -> list[tuple[TransferRule, Any]]:
-    """The enabled rules with their configs, worked out once per rule set, not per event."""
+def _enabled_rules(rules: CompiledRules, out: bool) -> Plan:
+    """The enabled rules (with their configs) that look at deposits, or at withdrawals:
+    worked out once per rule set, not per event."""
     plan = _PLANS.get(id(rules))
     if plan is None or plan[0] is not rules:
         configs = rules.config.rules
         pairs = [(rule, getattr(configs, rule.rule_id)) for rule in TRANSFER_RULES]
-        plan = (rules, [(rule, config) for rule, config in pairs if config.enabled])
+        enabled = [(rule, config) for rule, config in pairs if config.enabled]
+        plan = (rules, {
+            direction_out: [(rule, config) for rule, config in enabled
+                            if rule.on in ("both", "out" if direction_out else "in")]
+            for direction_out in (False, True)})
         _PLANS.clear()  # rule sets change rarely; keep the one in use
         _PLANS[id(rules)] = plan
-    return plan[1]
+    return plan[1][out]
 
 
 def is_late(state: CustomerState, transfer: Transfer, rules: CompiledRules) -> bool:
@@ -164,11 +170,13 @@ def _apply_transfer(state: CustomerState, transfer: Transfer, rules: CompiledRul
         _record_transfer(state, transfer, rules)
     check = Check(transfer, state, rules, previous_transfer_s)
     alerts: list[Alert] = []
-    for rule, config in _enabled_rules(rules):
+    alerted = state.alerted
+    for rule, config in _enabled_rules(rules, transfer.out):
         if rule.uses_windows and not counts_in_windows:
             continue
-        if is_suppressed(state, rule.rule_id, transfer, config.cooldown_s):
-            continue
+        cooldown_s = config.cooldown_s
+        if cooldown_s and alerted.get(rule.rule_id, -1) >= transfer.at_s // cooldown_s:
+            continue  # already alerted in this cooldown period (see alerting.is_suppressed)
         finding = rule.check(check, config)
         if finding is None:
             continue

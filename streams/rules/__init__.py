@@ -29,6 +29,8 @@ class TransferRule(NamedTuple):
     check: Callable[[Check, Any], Finding | None]
     uses_windows: bool
     """Window rules are skipped for events too late to count in the windows."""
+    on: str = "both"
+    """Which transfers the rule looks at: ``in`` (deposits), ``out`` (withdrawals) or both."""
 
 
 TRANSFER_RULES: tuple[TransferRule, ...] = (
@@ -43,14 +45,14 @@ TRANSFER_RULES: tuple[TransferRule, ...] = (
     TransferRule("velocity_24h", velocity_24h, uses_windows=True),
     TransferRule("mixer_exposure", mixer_exposure, uses_windows=False),
     TransferRule("dormant_reactivated", dormant_reactivated, uses_windows=False),
-    TransferRule("rapid_in_out", rapid_in_out, uses_windows=True),
+    TransferRule("rapid_in_out", rapid_in_out, uses_windows=True, on="out"),
     TransferRule("new_account_high_volume", new_account_high_volume, uses_windows=True),
     TransferRule("declared_volume_exceeded", declared_volume_exceeded, uses_windows=True),
-    TransferRule("fan_in", fan_in, uses_windows=True),
-    TransferRule("fan_out", fan_out, uses_windows=True),
-    TransferRule("repeated_new_address", repeated_new_address, uses_windows=True),
+    TransferRule("fan_in", fan_in, uses_windows=True, on="in"),
+    TransferRule("fan_out", fan_out, uses_windows=True, on="out"),
+    TransferRule("repeated_new_address", repeated_new_address, uses_windows=True, on="out"),
     TransferRule("volume_spike", volume_spike, uses_windows=True),
-    TransferRule("unhosted_after_deposit", unhosted_after_deposit, uses_windows=True),
+    TransferRule("unhosted_after_deposit", unhosted_after_deposit, uses_windows=True, on="out"),
 )
 
 RULE_IDS: tuple[str, ...] = tuple(rule.rule_id for rule in TRANSFER_RULES)
