@@ -11,7 +11,7 @@ from schemas.alerts import Alert
 from schemas.events import OnboardingEvent, OnboardingType
 from schemas.risk import RiskChange
 from schemas.rules import NEAR_THRESHOLD_KEPT
-from streams.alerting import build_alert, is_suppressed, record_alerted, suppression_key
+from streams.alerting import build_alert, record_alerted, suppression_key
 from streams.intake import Transfer
 from streams.money import to_cents
 from streams.risk import add_alert_points, raised_severity, rate, risk_change
