@@ -19,13 +19,8 @@ def suppression_key(transfer: Transfer, cooldown_s: int) -> str:
     return f"period:{cooldown_s}:{transfer.at_s // cooldown_s}"
 
 
-def is_suppressed(state: CustomerState, rule_id: str, transfer: Transfer, cooldown_s: int) -> bool:
-    if cooldown_s == 0:
-        return False
-    return state.alerted.get(rule_id, -1) >= transfer.at_s // cooldown_s
-
-
 def record_alerted(state: CustomerState, rule_id: str, transfer: Transfer, cooldown_s: int) -> None:
+    """Remember the period alerted in; the engine skips the rule until the next period."""
     if cooldown_s:
         state.alerted[rule_id] = transfer.at_s // cooldown_s
 

@@ -176,7 +176,7 @@ def _apply_transfer(state: CustomerState, transfer: Transfer, rules: CompiledRul
             continue
         cooldown_s = config.cooldown_s
         if cooldown_s and alerted.get(rule.rule_id, -1) >= transfer.at_s // cooldown_s:
-            continue  # already alerted in this cooldown period (see alerting.is_suppressed)
+            continue  # already alerted in this aligned cooldown period (see record_alerted)
         finding = rule.check(check, config)
         if finding is None:
             continue
