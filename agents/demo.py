@@ -56,7 +56,7 @@ async def _feed(settings: Settings, messages: list[Message]) -> None:
         await producer.stop()
 
 
-async def _watch_alerts(settings: Settings, expected_rules: set[str], bad_count: int,
+async def _watch_alerts(settings: Settings, expected_rules: set[str],
                         timeout_s: float) -> Counter[str]:
     consumer = AIOKafkaConsumer(settings.alerts_topic, bootstrap_servers=settings.bootstrap,
                                 auto_offset_reset="earliest", enable_auto_commit=False)
@@ -117,7 +117,7 @@ def run_demo(customers: int, keep_running: bool) -> int:
         asyncio.run(_feed(settings, messages + bad))
         say("alerts as they arrive (severity, event time, rule, customer, summary):")
         expected = {rule for scenario in planted for rule in scenario.expected_rules}
-        by_rule = asyncio.run(_watch_alerts(settings, expected, len(bad), SETTLE_TIMEOUT_S))
+        by_rule = asyncio.run(_watch_alerts(settings, expected, SETTLE_TIMEOUT_S))
         if not worker.running:
             say("the worker stopped unexpectedly:\n" + worker.log_tail())
             return 1
