@@ -75,9 +75,9 @@ class BatchProcessor:
         self.flush_interval_s = flush_interval_s
         self.max_dirty = max_dirty
         self._applied: list[Any] = []
+        """Events applied (or dead-lettered) since the last flush: acknowledged by the flush."""
         self._in_flight: list[Awaitable[Any]] = []
         """Alerts, risk changes and dead letters sent but not yet acknowledged by the broker."""
-        """Events applied since the last flush: acknowledged once their states are written."""
         self._flushed_at = time.monotonic()
         self._lock = asyncio.Lock()
 
@@ -89,8 +89,8 @@ class BatchProcessor:
     def admit(self, events: Sequence[Any], outcome: BatchOutcome) -> None:
         """Decode; rejects become dead letters, the rest wait in the aligner.
 
-        A held event gets an extra reference, so Faust's batch acknowledgement does not
-        release its offset for commit: only ``process`` does, once it is applied.
+        Every event gets an extra reference, so Faust's batch acknowledgement does not
+        release its offset for commit: only the flush after its effects are written does.
         """
         now_s = time.time()
         for faust_event in events:
