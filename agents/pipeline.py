@@ -23,7 +23,7 @@ from schemas.alerts import Alert
 from schemas.dead_letters import DeadLetter, ErrorKind
 from schemas.events import OnboardingEvent
 from schemas.risk import RiskChange
-from streams.engine import apply, is_late
+from streams.engine import apply
 from streams.intake import Rejected, Transfer, decode_onboarding, decode_transfer
 from streams.ruleset import CompiledRules
 
@@ -131,9 +131,6 @@ class BatchProcessor:
         if state is not None and state.already_applied(source, message.offset):
             outcome.replayed[message.topic] += 1
             return
-        if isinstance(event, Transfer) and state is not None and is_late(state, event,
-                                                                        self.rules):
-            outcome.late += 1
         try:
             state, decisions = apply(state, event, self.rules, (source, message.offset))
         except Exception as exc:
@@ -141,6 +138,7 @@ class BatchProcessor:
             log.exception("the core failed on %s offset %d", source, message.offset)
             reason = f"internal error {type(exc).__name__} while applying the event"
             raise Rejected(ErrorKind.PROCESSING_ERROR, [reason]) from exc
+        outcome.late += decisions.late
         self.state.mark_changed(key, state, faust_event)
         outcome.alerts.extend(decisions.alerts)
         outcome.risk_changes.extend(decisions.risk_changes)

@@ -17,7 +17,7 @@ from streams.money import to_cents
 from streams.risk import add_alert_points, raised_severity, rate, risk_change
 from streams.rules import TRANSFER_RULES, Check, TransferRule
 from streams.rules.structuring import is_near_threshold
-from streams.ruleset import CompiledRules
+from streams.ruleset import CompiledRules, ThresholdsCents
 from streams.state import (
     RECENT_TRANSFERS_KEPT,
     CustomerState,
@@ -44,6 +44,8 @@ class Decisions:
 
     alerts: list[Alert] = field(default_factory=list)
     risk_changes: list[RiskChange] = field(default_factory=list)
+    late: bool = False
+    """A transfer beyond the allowed lateness: kept out of the windows."""
 
 
 def apply(
@@ -66,7 +68,8 @@ def apply(
             return state, decisions
         state.applied[source] = offset
     if isinstance(event, Transfer):
-        decisions.alerts = _apply_transfer(state, event, rules)
+        decisions.late = is_late(state, event, rules)
+        decisions.alerts = _apply_transfer(state, event, rules, not decisions.late)
         at_s = event.at_s
     else:
         _apply_onboarding(state, event)
@@ -114,9 +117,9 @@ def _apply_onboarding(state: CustomerState, event: OnboardingEvent) -> None:
         profile.expected_monthly_usd_cents = to_cents(event.expected_monthly_volume_usd)
 
 
-def _record_transfer(state: CustomerState, transfer: Transfer, rules: CompiledRules) -> None:
+def _record_transfer(state: CustomerState, transfer: Transfer, rules: CompiledRules,
+                     thresholds: ThresholdsCents) -> None:
     at_s = transfer.at_s
-    thresholds = rules.thresholds_for(state.profile.country_of_residence)
     state.windows.add(at_s, transfer.out, transfer.usd_cents)
     if transfer.cp_address:
         seen = state.counterparties_out if transfer.out else state.counterparties_in
@@ -160,15 +163,16 @@ def is_late(state: CustomerState, transfer: Transfer, rules: CompiledRules) -> b
     return transfer.at_s < state.watermark_s - rules.config.allowed_lateness_s
 
 
-def _apply_transfer(state: CustomerState, transfer: Transfer, rules: CompiledRules) -> list[Alert]:
+def _apply_transfer(state: CustomerState, transfer: Transfer, rules: CompiledRules,
+                    counts_in_windows: bool) -> list[Alert]:
     """Late events (``is_late``) do not enter the windows (their buckets may be gone, and
     counting them would rewrite history already alerted on); they are still checked by the
     rules that need no window."""
-    counts_in_windows = not is_late(state, transfer, rules)
-    previous_transfer_s = state.watermark_s
+    # Built before recording (it keeps the previous transfer's time); its window totals are
+    # computed lazily, so they include this transfer.
+    check = Check(transfer, state, rules, previous_transfer_s=state.watermark_s)
     if counts_in_windows:
-        _record_transfer(state, transfer, rules)
-    check = Check(transfer, state, rules, previous_transfer_s)
+        _record_transfer(state, transfer, rules, check.thresholds)
     alerts: list[Alert] = []
     alerted = state.alerted
     for rule, config in _enabled_rules(rules, transfer.out):
