@@ -63,8 +63,8 @@ class BatchProcessor:
 
     def __init__(self, rules: CompiledRules, state: Any, topics: tuple[str, str],
                  aligner: InputAligner, send_alert: Send, send_dead_letter: Send,
-                 send_risk_change: Send, flush_interval_s: float = 0.5,
-                 max_dirty: int = 20_000) -> None:
+                 send_risk_change: Send, ack: Callable[[Any], Any],
+                 flush_interval_s: float = 0.5, max_dirty: int = 20_000) -> None:
         self.rules = rules
         self.state = state
         self.onboarding_topic = topics[0]
@@ -72,6 +72,8 @@ class BatchProcessor:
         self.send_alert = send_alert
         self.send_dead_letter = send_dead_letter
         self.send_risk_change = send_risk_change
+        self.ack = ack
+        """Release a message's offset for commit (its one reference: ``agents.fast_path``)."""
         self.flush_interval_s = flush_interval_s
         self.max_dirty = max_dirty
         self._applied: list[Any] = []
@@ -86,47 +88,39 @@ class BatchProcessor:
             return decode_onboarding(message.key, message.value)
         return decode_transfer(message.key, message.value, self.rules)
 
-    def admit(self, events: Sequence[Any], outcome: BatchOutcome) -> None:
-        """Decode; rejects become dead letters, the rest wait in the aligner.
-
-        Every event gets an extra reference, so Faust's batch acknowledgement does not
-        release its offset for commit: only the flush after its effects are written does.
-        """
+    def admit(self, messages: Sequence[Any], outcome: BatchOutcome) -> None:
+        """Decode; rejects become dead letters, the rest wait in the aligner. Nothing is
+        acknowledged here: only the flush after an event's effects are written does."""
         now_s = time.time()
-        for faust_event in events:
-            message = faust_event.message
+        for message in messages:
             try:
                 event = self._decode(message)
             except Rejected as rejected:
                 outcome.dead_letters.append(dead_letter(message, rejected))
                 outcome.consumed[(message.topic, "dead_lettered")] += 1
-                message.incref()  # acknowledged at the flush, once the dead letter is written
-                self._applied.append(faust_event)
+                self._applied.append(message)  # acknowledged once the dead letter is written
                 continue
             occurred_at_s = event.occurred_at.timestamp()
             metrics.PROCESSING_LAG.observe(now_s - occurred_at_s)
-            message.incref()
             self.aligner.add(message.topic, message.partition, message.offset, occurred_at_s,
-                             (faust_event, event))
+                             (message, event))
 
     def apply_ready(self, ready: Sequence[tuple[Any, Transfer | OnboardingEvent]],
                     outcome: BatchOutcome) -> None:
         """Apply events in order to their customers' states (in the write-back cache)."""
-        for faust_event, event in ready:
-            message = faust_event.message
+        for message, event in ready:
             try:
-                self._apply_one(faust_event, event, outcome)
+                self._apply_one(message, event, outcome)
             except Rejected as rejected:
                 outcome.dead_letters.append(dead_letter(message, rejected))
                 outcome.consumed[(message.topic, "dead_lettered")] += 1
             else:
                 outcome.consumed[(message.topic, "processed")] += 1
 
-    def _apply_one(self, faust_event: Any, event: Transfer | OnboardingEvent,
+    def _apply_one(self, message: Any, event: Transfer | OnboardingEvent,
                    outcome: BatchOutcome) -> None:
-        message = faust_event.message
         key = message.key
-        state = self.state.load(key, faust_event)
+        state = self.state.load(key, message)
         source = f"{message.topic}/{message.partition}"
         if state is not None and state.already_applied(source, message.offset):
             outcome.replayed[message.topic] += 1
@@ -139,7 +133,7 @@ class BatchProcessor:
             reason = f"internal error {type(exc).__name__} while applying the event"
             raise Rejected(ErrorKind.PROCESSING_ERROR, [reason]) from exc
         outcome.late += decisions.late
-        self.state.mark_changed(key, state, faust_event)
+        self.state.mark_changed(key, state, message)
         outcome.alerts.extend(decisions.alerts)
         outcome.risk_changes.extend(decisions.risk_changes)
 
@@ -179,20 +173,20 @@ class BatchProcessor:
             metrics.EVENTS_LATE.inc(outcome.late)
         metrics.EVENTS_HELD.set(len(self.aligner))
 
-    async def process(self, events: Sequence[Any]) -> BatchOutcome:
-        """Take a batch of Faust events (``stream.take_events``; empty from the timer), apply
+    async def process(self, messages: Sequence[Any]) -> BatchOutcome:
+        """Take a batch of input messages (one fetch; empty from the timer), apply
         what the aligner releases, publish its alerts, and, when the flush is due, write the
         changed states and acknowledge the events applied since the last flush."""
         async with self._lock:
             started = time.perf_counter()
             outcome = BatchOutcome()
-            self.admit(events, outcome)
+            self.admit(messages, outcome)
             ready = self.aligner.release()
             self.apply_ready(ready, outcome)
             # Alerts before state: a crash in between re-applies the events on restart and
             # re-sends the same alerts (same ids), rather than skipping them as applied.
             await self.publish(outcome)
-            self._applied.extend(faust_event for faust_event, _ in ready)
+            self._applied.extend(message for message, _ in ready)
             if self._flush_due():
                 await self._flush()
             self._count(outcome)
@@ -211,8 +205,8 @@ class BatchProcessor:
         in_flight, self._in_flight = self._in_flight, []
         await asyncio.gather(*in_flight)
         await self.state.flush()
-        for faust_event in self._applied:
-            faust_event.ack()
+        for message in self._applied:
+            self.ack(message)
         self._applied.clear()
         self._flushed_at = time.monotonic()
 

@@ -27,8 +27,8 @@ class Settings(BaseSettings):
     rules_path: Path = Field(PROJECT_ROOT / "config" / "rules.yaml", description="Rule file.")
     metrics_port: int = Field(9464, description="Port of the Prometheus /metrics endpoint.")
     web_port: int = Field(6066, description="Port of Faust's own web server.")
-    batch_max_events: int = Field(2000, ge=1, description="Most events handled in one batch.")
-    batch_within_s: float = Field(0.05, gt=0, description="Longest wait to fill a batch.")
+    batch_max_events: int = Field(
+        5000, ge=1, description="Most records taken from the broker in one fetch (one batch).")
     ordering_max_hold_s: float = Field(
         1.0, ge=0, description="Longest an event waits for the other input topic to catch up.")
     state_flush_interval_s: float = Field(

@@ -8,7 +8,8 @@ batch's input offsets are acknowledged only after that flush, so a commit never 
 the state it depends on.
 
 Where writes go: Faust picks the RocksDB partition database from the stream's *current
-event*; around every read and write of a customer we make that customer's own event current.
+event* (its `.message.partition`); around every read and write of a customer we make a stand-in
+for an event of that customer current.
 The changelog record is produced directly, in bulk, to the partition of the customer's source
 partition (the table is co-partitioned with the inputs), so Faust's recovery after a
 rebalance restores it where it is needed. Keys and values are raw bytes: the key is the
@@ -38,15 +39,15 @@ class StateTable:
         self.max_cached = max_cached
         self.cached: OrderedDict[bytes, CustomerState] = OrderedDict()
         self.dirty: dict[bytes, Any] = {}
-        """Customers changed since the last flush -> one of their events (for the partition)."""
+        """Customers changed since the last flush -> one of their messages (for the partition)."""
 
-    def load(self, key: bytes, event: Any) -> CustomerState | None:
-        """The state of ``key``; ``event`` is an event of this customer."""
+    def load(self, key: bytes, message: Any) -> CustomerState | None:
+        """The state of ``key``; ``message`` is an input message of this customer."""
         state = self.cached.get(key)
         if state is not None:
             self.cached.move_to_end(key)
             return state
-        with _as_current(event):
+        with _as_current(message):
             raw = self.table.get(key)
         if raw is None:
             return None
@@ -54,10 +55,10 @@ class StateTable:
         self.cached[key] = state
         return state
 
-    def mark_changed(self, key: bytes, state: CustomerState, event: Any) -> None:
+    def mark_changed(self, key: bytes, state: CustomerState, message: Any) -> None:
         self.cached[key] = state
         self.cached.move_to_end(key)
-        self.dirty[key] = event
+        self.dirty[key] = message
 
     async def flush(self) -> int:
         """Write every changed customer once (store, then changelog, awaited); return how many."""
@@ -65,11 +66,11 @@ class StateTable:
             return 0
         dirty, self.dirty = self.dirty, {}
         pending = []
-        for key, event in dirty.items():
+        for key, message in dirty.items():
             raw = self.cached[key].to_bytes()
-            with _as_current(event):
+            with _as_current(message):
                 self.table.data[key] = raw  # the local store only: no per-record changelog
-            pending.append(await self.send_record(event.message.partition, key, raw))
+            pending.append(await self.send_record(message.partition, key, raw))
         sent = await asyncio.gather(*pending)
         self._remember_changelog_offsets(sent)
         while len(self.cached) > self.max_cached:
@@ -97,8 +98,17 @@ class StateTable:
         return len(self.table)
 
 
+class _EventOf:
+    """Stands in for the Faust event of ``message``: the store reads ``.message.partition``."""
+    __slots__ = ("__weakref__", "message")
+
+    def __init__(self, message: Any) -> None:
+        self.message = message
+
+
 @contextmanager
-def _as_current(event: Any) -> Iterator[None]:
+def _as_current(message: Any) -> Iterator[None]:
+    event = _EventOf(message)
     token = _current_event.set(weakref.ref(event))
     try:
         yield

@@ -5,6 +5,7 @@ end offsets by a dictionary the test controls.
 """
 
 import asyncio
+from collections import Counter
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -13,6 +14,7 @@ import orjson
 import pytest
 
 from agents.app import AmlApp, create_app
+from agents.fast_path import InputBatch
 from agents.settings import Settings
 from schemas.alerts import Alert
 from schemas.dead_letters import DeadLetter
@@ -28,13 +30,20 @@ class Harness:
     risk_changes: list[RiskChange] = field(default_factory=list)
     changelog: list[tuple[int, bytes, bytes]] = field(default_factory=list)
     highwaters: dict[tuple[str, int], int] = field(default_factory=dict)
-    next: dict[str, Any] = field(default_factory=dict)
+    offsets: Counter[str] = field(default_factory=Counter)
 
     async def put(self, topic: str, key: bytes | None, value: bytes | dict[str, Any],
                   partition: int = 0, offset: int | None = None) -> None:
+        """Deliver one message as the batch conductor would (``agents.fast_path``)."""
         raw = value if isinstance(value, bytes) else orjson.dumps(value)
-        self.next.update(topic=topic, offset=offset)
-        await self.agent.put(value=raw, key=key, partition=partition, wait=False)
+        if offset is None:
+            offset = self.offsets[topic]
+        self.offsets[topic] = offset + 1
+        message = self.agent.to_message(key, raw, partition=partition, offset=offset)
+        message.topic = topic
+        message.incref()
+        batch = InputBatch([message], self.aml.faust.consumer_generation_id)
+        await self.agent.stream().channel.put(batch)
         await asyncio.sleep(0)
 
     async def settle(self, timeout_s: float = 5.0) -> None:
@@ -60,7 +69,7 @@ def _recorder(into: list[Any], model: Any) -> Any:
 @pytest.fixture
 async def harness(tmp_path: Any) -> Any:
     aml = create_app(Settings(store="memory://", data_dir=tmp_path / "state",
-                              batch_within_s=0.01, state_flush_interval_s=0.01))
+                              state_flush_interval_s=0.01))
     async with aml.monitor.test_context() as agent:
         h = Harness(aml, agent)
         aml.processor.send_alert = _recorder(h.alerts, Alert)
@@ -76,13 +85,4 @@ async def harness(tmp_path: Any) -> Any:
         aml.processor.aligner.highwater = lambda topic, partition: h.highwaters.get(
             (topic, partition), 0)
 
-        make_message = agent.to_message
-
-        def to_message(key: Any, value: Any, **kwargs: Any) -> Any:
-            message = make_message(key, value, **kwargs)
-            message.topic = h.next["topic"]
-            if h.next["offset"] is not None:
-                message.offset = h.next["offset"]
-            return message
-        agent.to_message = to_message
         yield h
