@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 STATE_TABLE = "customer-state"
 CUSTOMERS_GAUGE_INTERVAL_S = 10.0
 INPUT_BATCHES_QUEUED = 4
+PRODUCER_LINGER_MS = 5
+PRODUCER_BATCH_BYTES = 512 * 1024
 RELEASE_INTERVAL_S = 0.05
 """How often events held for ordering are re-examined when no new batch arrives."""
 
@@ -54,9 +56,11 @@ def _credentials(settings: Settings) -> Any:
     )
 
 
-def _sender(topic: Any) -> Any:
+def _sender(app: faust.App, topic: str) -> Any:
+    """Produce straight through Faust's producer: ``Topic.send`` adds a per-record future,
+    callbacks and sensors that cost more than the record (partitioned by key either way)."""
     async def send(key: bytes | None, value: bytes) -> Any:
-        return await topic.send(key=key, value=value)
+        return await app.producer.send(topic, key, value, None, None, None)
     return send
 
 
@@ -96,6 +100,8 @@ def create_app(settings: Settings, rules: CompiledRules | None = None) -> AmlApp
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        producer_linger_ms=PRODUCER_LINGER_MS,  # records are awaited only at the flush
+        producer_max_batch_size=PRODUCER_BATCH_BYTES,
         broker_max_poll_records=settings.batch_max_events,
         # The input topics' queue holds whole fetches (``agents.fast_path``): a few suffice.
         stream_buffer_maxsize=INPUT_BATCHES_QUEUED,
@@ -107,7 +113,6 @@ def create_app(settings: Settings, rules: CompiledRules | None = None) -> AmlApp
         (settings.onboarding_topic, settings.transactions_topic))
     alerts = _raw_topic(app, settings.alerts_topic)
     dead_letters = _raw_topic(app, settings.dead_letter_topic)
-    risk_changes = _raw_topic(app, settings.risk_topic)
     # bytes in and out (serializer "raw"): the key is the message key itself, so the table and
     # the input topics partition a customer identically.
     table = app.Table(STATE_TABLE, key_type=bytes, value_type=bytes,
@@ -122,8 +127,9 @@ def create_app(settings: Settings, rules: CompiledRules | None = None) -> AmlApp
                            max_hold_s=settings.ordering_max_hold_s)
     processor = BatchProcessor(rules, state, (settings.onboarding_topic,
                                               settings.transactions_topic), aligner,
-                               send_alert=_sender(alerts), send_dead_letter=_sender(dead_letters),
-                               send_risk_change=_sender(risk_changes),
+                               send_alert=_sender(app, settings.alerts_topic),
+                               send_dead_letter=_sender(app, settings.dead_letter_topic),
+                               send_risk_change=_sender(app, settings.risk_topic),
                                ack=lambda message: message.ack(app.consumer),
                                flush_interval_s=settings.state_flush_interval_s)
     metrics.RULE_SET.labels(rules.version).set(1)

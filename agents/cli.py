@@ -14,7 +14,7 @@ from agents.settings import Settings
 def _worker(args: argparse.Namespace) -> int:
     from faust.worker import Worker
 
-    from agents import metrics
+    from agents import gc_policy, metrics
     from agents.app import create_app
     from agents.rules_feed import read_latest
     from agents.topics import ensure_topics
@@ -25,6 +25,7 @@ def _worker(args: argparse.Namespace) -> int:
     published = asyncio.run(read_latest(settings))
     aml = create_app(settings, published)
     metrics.serve(settings.metrics_port)
+    gc_policy.tune()
     print(f"amlstream worker: rule set {aml.rules.version}, metrics on "
           f"http://127.0.0.1:{settings.metrics_port}/metrics", file=sys.stderr, flush=True)
     worker = Worker(aml.faust, loglevel=settings.log_level, quiet=True)

@@ -21,6 +21,7 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from agents import gc_policy
 from agents.local_broker import LocalBroker, free_port_pair
 from agents.settings import Settings
 from agents.topics import ensure_topics
@@ -80,6 +81,7 @@ async def baseline(settings: Settings, total: int) -> float:
 def core(workload: Workload, rules_path: Path) -> tuple[float, float]:
     """Events/s of decode + apply from memory, and mean state bytes per customer."""
     rules = load_rules(rules_path)
+    gc_policy.tune()  # as in the worker
     states: dict[bytes, CustomerState] = {}
     started = time.perf_counter()
     for key, raw in workload.onboarding:

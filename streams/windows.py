@@ -10,6 +10,8 @@ A bucket is a list ``[index, count_in, usd_in, max_in, count_out, usd_out, max_o
 ``index = at_s // width_s`` and USD are integer cents.
 """
 
+from bisect import bisect_left, bisect_right
+from operator import itemgetter
 from typing import NamedTuple
 
 from schemas.rules import Window
@@ -49,6 +51,7 @@ class WindowTotals(NamedTuple):
 
 
 Bucket = list[int]
+_index = itemgetter(0)
 
 
 def _bucket_for(level: list[Bucket], index: int) -> Bucket:
@@ -92,16 +95,19 @@ class RollingWindows:
 
     def totals(self, window: Window, now_s: int) -> WindowTotals:
         level_no, buckets = WINDOW_LEVEL[window]
-        width_s = BUCKET_LEVELS[level_no][0]
-        newest = now_s // width_s
-        oldest = newest - buckets + 1
-        c_in = u_in = m_in = c_out = u_out = m_out = 0
-        for bucket in self.levels[level_no]:
-            if oldest <= bucket[0] <= newest:
-                c_in += bucket[1]
-                u_in += bucket[2]
-                m_in = max(m_in, bucket[3])
-                c_out += bucket[4]
-                u_out += bucket[5]
-                m_out = max(m_out, bucket[6])
-        return WindowTotals(c_in, u_in, m_in, c_out, u_out, m_out)
+        newest = now_s // BUCKET_LEVELS[level_no][0]
+        level = self.levels[level_no]
+        # Buckets are kept in index order: the window is one slice, summed column by column.
+        low = bisect_left(level, newest - buckets + 1, key=_index)
+        high = len(level)
+        if high and level[-1][0] > newest:  # a late event: newer buckets exist
+            high = bisect_right(level, newest, key=_index)
+        if low >= high:
+            return _EMPTY
+        if high - low == 1:
+            return WindowTotals._make(level[low][1:])
+        _, c_in, u_in, m_in, c_out, u_out, m_out = zip(*level[low:high], strict=True)
+        return WindowTotals(sum(c_in), sum(u_in), max(m_in), sum(c_out), sum(u_out), max(m_out))
+
+
+_EMPTY = WindowTotals(0, 0, 0, 0, 0, 0)

@@ -21,6 +21,8 @@ def _fan(check: Check, config: FanConfig, out: bool) -> Finding | None:
     if check.transfer.out is not out:
         return None
     seen = check.state.counterparties_out if out else check.state.counterparties_in
+    if len(seen) < config.min_counterparties:
+        return None  # too few ever seen, whatever the window
     distinct = distinct_since(seen, check.window_start_s(config.window))
     if distinct < config.min_counterparties:
         return None

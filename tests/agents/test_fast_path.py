@@ -1,0 +1,83 @@
+"""The batch extensions of Faust's consumer and conductor (``agents.fast_path``), without a broker.
+
+On a real broker they are exercised by every integration test (the worker uses them), including
+the kill-and-recover test in ``tests/integration/test_pipeline.py``.
+"""
+
+import asyncio
+from types import SimpleNamespace
+
+from faust.types import TP
+
+from agents.app import create_app
+from agents.fast_path import BatchConductor, BatchConsumer, InputBatch
+from agents.settings import Settings
+
+
+def _subscribed(tmp_path):
+    """An app whose conductor knows the input topics as subscribed, as once the agent runs."""
+    aml = create_app(Settings(store="memory://", data_dir=tmp_path))
+    aml.faust.topics._acking_topics.update({"onboarding", "transactions"})
+    return aml
+
+
+def _records(topic: str, partition: int, offsets: list[int]) -> list[SimpleNamespace]:
+    return [SimpleNamespace(topic=topic, partition=partition, offset=offset, timestamp=0,
+                            timestamp_type=0, headers=[], key=b"k", value=b"{}", checksum=None,
+                            serialized_key_size=1, serialized_value_size=2)
+            for offset in offsets]
+
+
+class _Channel:
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[object] = asyncio.Queue()
+
+
+async def test_the_app_runs_on_the_batch_consumer_and_conductor(tmp_path):
+    aml = create_app(Settings(store="memory://", data_dir=tmp_path))
+    assert isinstance(aml.faust.topics, BatchConductor)
+    assert isinstance(aml.faust.consumer, BatchConsumer)
+    assert aml.faust.topics.batch_topics == {"onboarding", "transactions"}
+
+
+async def test_a_fetch_reaches_each_channel_as_one_batch_of_tracked_messages(tmp_path):
+    aml = _subscribed(tmp_path)
+    app = aml.faust
+    consumer = app.consumer
+    tps = TP("transactions", 0), TP("onboarding", 0)
+    channel = _Channel()
+    for tp in tps:
+        app.topics._tp_index[tp] = {channel}
+    fetched = {tp: [consumer._to_message(tp, r) for r in _records(tp.topic, 0, [0, 1, 2])]
+               for tp in tps}
+    app.flow_control.resume()
+
+    await app.topics.on_batch(fetched)
+
+    assert channel.queue.qsize() == 1
+    batch = channel.queue.get_nowait()
+    assert isinstance(batch, InputBatch)
+    assert batch.generation_id == app.consumer_generation_id
+    assert [(m.topic, m.offset) for m in batch.messages] == [
+        (tp.topic, offset) for tp in tps for offset in (0, 1, 2)]
+    # One reference each, released by the processor's ack after the flush; until then the
+    # consumer counts them as unacknowledged (nothing to commit).
+    assert all(m.refcount == 1 and m.tracked for m in batch.messages)
+    assert set(batch.messages) <= set(consumer.unacked)
+    for message in batch.messages:
+        message.ack(consumer)
+    assert consumer._acked[tps[0]] == [0, 1, 2]
+
+
+async def test_records_already_read_are_dropped_and_gaps_are_recorded(tmp_path):
+    aml = _subscribed(tmp_path)
+    consumer = aml.faust.consumer
+    tp = TP("transactions", 3)
+    consumer._read_offset[tp] = 5
+
+    messages = await consumer._new_messages(tp, _records(tp.topic, 3, [3, 4, 5, 6, 9]))
+
+    assert [m.offset for m in messages] == [5, 6, 9]  # Faust's rule: offset >= last read
+    assert consumer._read_offset[tp] == 9
+    assert {offset for interval in consumer._gap[tp] for offset in
+            range(interval.begin, interval.end)} >= {7, 8}
