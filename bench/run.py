@@ -126,15 +126,21 @@ def drain(worker: WorkerProcess, metrics_port: int, total: int, timeout_s: float
     raise RuntimeError(f"worker processed {processed(metrics_port):,.0f} of {total:,} in time")
 
 
-async def latency(settings: Settings, rate: int, seconds: float) -> tuple[float, float, int]:
-    """p50 and p99 of occurred_at -> alert on the alerts topic, at a steady produce rate."""
+async def latency(settings: Settings, rate: int, seconds: float) -> tuple[float, float, int,
+                                                                       float, float]:
+    """p50 and p99 of occurred_at -> alert on the alerts topic, at a steady produce rate; and
+    of the same events' produce -> a plain consumer, the share of the broker and the clients."""
     consumer = AIOKafkaConsumer(settings.alerts_topic, bootstrap_servers=settings.bootstrap,
                                 auto_offset_reset="latest")
+    plain = AIOKafkaConsumer(settings.transactions_topic, bootstrap_servers=settings.bootstrap,
+                             auto_offset_reset="latest")
     await consumer.start()
+    await plain.start()
     await asyncio.sleep(1)
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, linger_ms=1)
     await producer.start()
     delays: list[float] = []
+    transport: list[float] = []
 
     async def collect() -> None:
         while True:
@@ -145,7 +151,15 @@ async def latency(settings: Settings, rate: int, seconds: float) -> tuple[float,
                     alert = Alert.model_validate_json(record.value)
                     delays.append(now - alert.triggered_at.timestamp())
 
+    async def collect_plain() -> None:
+        while True:
+            batch = await plain.getmany(timeout_ms=100)
+            now = time.time()
+            transport.extend(now - record.timestamp / 1000
+                             for records in batch.values() for record in records)
+
     collector = asyncio.create_task(collect())
+    plain_collector = asyncio.create_task(collect_plain())
     sent = 0
     started = time.perf_counter()
     while time.perf_counter() - started < seconds:
@@ -163,11 +177,14 @@ async def latency(settings: Settings, rate: int, seconds: float) -> tuple[float,
     await producer.stop()
     await asyncio.sleep(3)
     collector.cancel()
+    plain_collector.cancel()
     await consumer.stop()
-    if not delays:
+    await plain.stop()
+    if not delays or not transport:
         raise RuntimeError("no alert arrived during the latency run")
     q = statistics.quantiles(delays, n=100)
-    return q[49] * 1000, q[98] * 1000, len(delays)
+    t = statistics.quantiles(transport, n=100)
+    return q[49] * 1000, q[98] * 1000, len(delays), t[49] * 1000, t[98] * 1000
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,9 +241,12 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(("worker (all rules, RocksDB + changelog)",
                          f"{worker_rate:,.0f} events/s = {worker_rate / ceiling:.1%} of baseline"))
             say(f"latency at {args.rate:,} events/s for {args.latency_seconds:.0f} s ...")
-            p50, p99, count = asyncio.run(latency(settings, args.rate, args.latency_seconds))
+            p50, p99, count, t50, t99 = asyncio.run(
+                latency(settings, args.rate, args.latency_seconds))
             rows.append((f"event-to-alert latency at {args.rate:,}/s ({count} alerts)",
                          f"p50 {p50:,.0f} ms, p99 {p99:,.0f} ms"))
+            rows.append(("  of which produce -> plain consumer, same events",
+                         f"p50 {t50:,.0f} ms, p99 {t99:,.0f} ms"))
             rows.append(("worker peak RSS", f"{peak_rss_mb(worker.process.pid):,.0f} MB"
                          if worker.process else "n/a"))
         finally:
