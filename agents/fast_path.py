@@ -103,6 +103,22 @@ class BatchConsumer(faust_aiokafka.Consumer):
         finally:
             self.diag.unset_flag(CONSUMER_FETCHING)
 
+    async def _getmany(self, active_partitions: set[TP] | None, timeout: float) -> Any:
+        """Also drain, and drop, records of the table's changelog partitions outside the active
+        set: this worker wrote them itself. aiokafka fetches every assigned partition and sends
+        no new fetch to a broker while any of them holds undrained records, so leaving them
+        (as stock Faust does) stalls the inputs in ~1 s cycles (measured: event-to-alert p50
+        1.4 s at 5,000 events/s). During recovery the changelog partitions are active and
+        reach the per-message path as usual."""
+        if active_partitions is None:
+            return await super()._getmany(active_partitions, timeout)
+        own_writes = {tp for tp in self.assignment()
+                      if tp not in active_partitions and self._is_changelog_tp(tp)}
+        records = await super()._getmany(active_partitions | own_writes, timeout)
+        for tp in own_writes:
+            records.pop(tp, None)
+        return records
+
     async def _seek_back_after_flow_stop(self) -> None:
         try:
             await self.perform_seek()

@@ -7,6 +7,7 @@ the kill-and-recover test in ``tests/integration/test_pipeline.py``.
 import asyncio
 from types import SimpleNamespace
 
+from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
 from agents.app import create_app
@@ -81,3 +82,25 @@ async def test_records_already_read_are_dropped_and_gaps_are_recorded(tmp_path):
     assert consumer._read_offset[tp] == 9
     assert {offset for interval in consumer._gap[tp] for offset in
             range(interval.begin, interval.end)} >= {7, 8}
+
+
+async def test_own_changelog_records_are_drained_from_the_client_and_dropped(tmp_path,
+                                                                           monkeypatch):
+    """Left in aiokafka's buffer they would block every further fetch (see ``_getmany``)."""
+    aml = _subscribed(tmp_path)
+    consumer = aml.faust.consumer
+    changelog = TP(aml.state.table.changelog_topic.get_topic_name(), 1)
+    inputs = {TP("transactions", 1), TP("onboarding", 1)}
+    asked: list[set[TP]] = []
+
+    async def client_getmany(self, active_partitions, timeout):
+        asked.append(set(active_partitions))
+        return {tp: ["record"] for tp in active_partitions}
+
+    monkeypatch.setattr(faust_aiokafka.Consumer, "_getmany", client_getmany)
+    monkeypatch.setattr(type(consumer), "assignment", lambda self: inputs | {changelog})
+
+    records = await consumer._getmany(inputs, 1.0)
+
+    assert asked == [inputs | {changelog}]
+    assert set(records) == inputs
