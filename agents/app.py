@@ -33,8 +33,6 @@ class AmlApp:
     settings: Settings
     rules: CompiledRules
     inputs: Any
-    alerts: Any
-    dead_letters: Any
     state: StateTable
     processor: BatchProcessor
     monitor: Any
@@ -111,8 +109,6 @@ def create_app(settings: Settings, rules: CompiledRules | None = None) -> AmlApp
     inputs = _raw_topic(app, settings.onboarding_topic, settings.transactions_topic)
     cast(BatchConductor, app.topics).batch_topics = frozenset(
         (settings.onboarding_topic, settings.transactions_topic))
-    alerts = _raw_topic(app, settings.alerts_topic)
-    dead_letters = _raw_topic(app, settings.dead_letter_topic)
     # bytes in and out (serializer "raw"): the key is the message key itself, so the table and
     # the input topics partition a customer identically.
     table = app.Table(STATE_TABLE, key_type=bytes, value_type=bytes,
@@ -174,5 +170,5 @@ def create_app(settings: Settings, rules: CompiledRules | None = None) -> AmlApp
     async def count_customers() -> None:
         metrics.CUSTOMERS_IN_STATE.set(len(state))
 
-    return AmlApp(faust=app, settings=settings, rules=rules, inputs=inputs, alerts=alerts,
-                  dead_letters=dead_letters, state=state, processor=processor, monitor=monitor)
+    return AmlApp(faust=app, settings=settings, rules=rules, inputs=inputs, state=state,
+                  processor=processor, monitor=monitor)
