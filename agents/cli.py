@@ -29,6 +29,10 @@ def _worker(args: argparse.Namespace) -> int:
     print(f"amlstream worker: rule set {aml.rules.version}, metrics on "
           f"http://127.0.0.1:{settings.metrics_port}/metrics", file=sys.stderr, flush=True)
     worker = Worker(aml.faust, loglevel=settings.log_level, quiet=True)
+    # Faust's terminal spinner, at log levels above INFO, sets the root logger to DEBUG so that
+    # every debug call (aiokafka logs one per record sent) builds a record it then drops:
+    # ~5% of the worker's CPU. A service has no terminal to spin on.
+    worker.spinner = None
     worker.execute_from_commandline()
     return 0
 

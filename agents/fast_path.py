@@ -20,6 +20,8 @@ separate) keeps Faust's per-message path untouched:
   values through), and ``BatchProcessor`` acknowledges each message itself, after its effects
   are durable.
 
+- ``BatchConsumerThread`` shortens the broker's fetch wait (``FETCH_MAX_WAIT_MS``).
+
 What stays Faust's: the consumer group and its rebalancing, flow control (a batch is queued
 only while flow is active; stale generations are dropped by the agent), offset tracking and
 commits (``Consumer.ack`` per message, the same bookkeeping as a stream's ack), tables, their
@@ -35,6 +37,16 @@ from faust.transport.conductor import Conductor
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
+
+
+FETCH_MAX_WAIT_MS = 20
+"""Longest the broker holds a fetch that finds no new data. Why short: while the agent holds
+the event loop longer than aiokafka's prefetch back-off (0.1 s), aiokafka sends a fetch for
+the broker's other partitions only (it skips those with undrained records); that fetch parks at
+the broker until data comes to one of them or the wait ends, and meanwhile no fetch for the
+input partitions may go to that broker. With Faust's 1.5 s, inputs arrived in ~0.6 s bursts at
+5,000 events/s (event-to-alert p50 0.8 s); with 20 ms, p50 0.2 s. The cost: an idle worker
+asks the broker ~50 times a second."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +83,9 @@ class BatchConductor(Conductor):
 
 
 class BatchConsumer(faust_aiokafka.Consumer):
+    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
+        return BatchConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - needs a broker
         """Faust's drain loop (``faust.transport.consumer.Consumer._drain_messages``), one
         fetch at a time instead of one message at a time, for the conductor's batch topics."""
@@ -163,6 +178,14 @@ class BatchConsumer(faust_aiokafka.Consumer):
             read = offset
         self._read_offset[tp] = read
         return messages
+
+
+class BatchConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        """Faust's consumer, with a short fetch wait (``FETCH_MAX_WAIT_MS``)."""
+        consumer = super()._create_worker_consumer(transport)
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # Faust hard-codes 1,500 ms
+        return consumer
 
 
 class BatchTransport(faust_aiokafka.Transport):
