@@ -38,7 +38,6 @@ from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
 
-
 FETCH_MAX_WAIT_MS = 20
 """Longest the broker holds a fetch that finds no new data. Why short: while the agent holds
 the event loop longer than aiokafka's prefetch back-off (0.1 s), aiokafka sends a fetch for
