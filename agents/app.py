@@ -130,26 +130,29 @@ def create_app(settings: Settings, rules: CompiledRules | None = None) -> AmlApp
                                flush_interval_s=settings.state_flush_interval_s)
     metrics.RULE_SET.labels(rules.version).set(1)
 
+    async def process_or_stop(messages: Any) -> None:
+        try:
+            await processor.process(messages)
+        except Exception as exc:
+            # A failure here (broker gone, a send refused) leaves events unacknowledged;
+            # restarting only this agent would stall commits behind them. Stop the worker:
+            # a restarted worker re-reads from the committed offsets and loses nothing.
+            log.critical("batch failed, stopping the worker: %r", exc)
+            await app.crash(exc)
+            raise
+
     # concurrency stays 1: with more, Faust can commit past an unprocessed message.
     @app.agent(inputs, concurrency=1)
     async def monitor(stream: Any) -> None:
         async for batch in stream:  # InputBatch values, one per fetch (agents.fast_path)
             if not isinstance(batch, InputBatch) or not _current(app, batch):
                 continue  # fetched before a rebalance: read again from the committed offset
-            try:
-                await processor.process(batch.messages)
-            except Exception as exc:
-                # A failure here (broker gone, a send refused) leaves events unacknowledged;
-                # restarting only this agent would stall commits behind them. Stop the worker:
-                # a restarted worker re-reads from the committed offsets and loses nothing.
-                log.critical("batch failed, stopping the worker: %r", exc)
-                await app.crash(exc)
-                raise
+            await process_or_stop(batch.messages)
 
     @app.timer(RELEASE_INTERVAL_S)
     async def release_and_flush() -> None:
         """Events held for ordering, and states to flush, when no new batch comes."""
-        await processor.process(())
+        await process_or_stop(())
 
     inputs_names = {settings.onboarding_topic, settings.transactions_topic}
 

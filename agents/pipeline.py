@@ -1,10 +1,12 @@
 """One batch of input events: decode, apply the core, persist state, publish, count.
 
 Order matters for at-least-once delivery. Each batch's alerts, risk changes and dead letters
-are sent at once; at the next flush (every ``flush_interval_s``) they are awaited until the
-broker has them, then the changed customer states are written (store and changelog, awaited),
-and only then are the events acknowledged: an offset is never committed ahead of the effects
-of its event, and an alert is never behind the state that records it was raised.
+are sent at once. Every ``flush_interval_s`` a flush takes a cut: the outputs sent so far, a
+snapshot of every customer changed since the last cut (encoded there and then), and the events
+applied so far. In the background, while the next batches are processed, it awaits the outputs
+until the broker has them, then writes the snapshot (store and changelog, awaited), and only
+then acknowledges the events: an offset is never committed ahead of the effects of its event,
+and an alert is never behind the state that records it was raised. One flush writes at a time.
 """
 
 import asyncio
@@ -19,6 +21,7 @@ from typing import Any
 
 from agents import metrics
 from agents.ordering import InputAligner
+from agents.state_table import Snapshot
 from schemas.alerts import Alert
 from schemas.dead_letters import DeadLetter, ErrorKind
 from schemas.events import OnboardingEvent
@@ -81,6 +84,8 @@ class BatchProcessor:
         self._in_flight: list[Awaitable[Any]] = []
         """Alerts, risk changes and dead letters sent but not yet acknowledged by the broker."""
         self._flushed_at = time.monotonic()
+        self._writer: asyncio.Future[None] | None = None
+        """The flush writing in the background, if any (see the module docstring)."""
         self._lock = asyncio.Lock()
 
     def _decode(self, message: Any) -> Transfer | OnboardingEvent:
@@ -177,6 +182,7 @@ class BatchProcessor:
         """Take a batch of input messages (one fetch; empty from the timer), apply
         what the aligner releases, publish its alerts, and, when the flush is due, write the
         changed states and acknowledge the events applied since the last flush."""
+        self._raise_if_flush_failed()
         async with self._lock:
             started = time.perf_counter()
             outcome = BatchOutcome()
@@ -187,8 +193,8 @@ class BatchProcessor:
             # re-sends the same alerts (same ids), rather than skipping them as applied.
             await self.publish(outcome)
             self._applied.extend(message for message, _ in ready)
-            if self._flush_due():
-                await self._flush()
+            if self._flush_due() and not self._flush_running():
+                self._start_flush()
             self._count(outcome)
             if ready:
                 metrics.BATCH_DURATION.observe(time.perf_counter() - started)
@@ -200,15 +206,39 @@ class BatchProcessor:
             time.monotonic() - self._flushed_at >= self.flush_interval_s
             or len(self.state.dirty) >= self.max_dirty)
 
-    async def _flush(self) -> None:
-        # Alerts first (see ``process``), then state, then the acknowledgements.
+    def _flush_running(self) -> bool:
+        return self._writer is not None and not self._writer.done()
+
+    def _raise_if_flush_failed(self) -> None:
+        """A flush that failed (broker gone, a send refused) left its events unacknowledged;
+        the caller stops the worker, which then re-reads them from the committed offsets."""
+        if self._writer is not None and self._writer.done():
+            self._writer.result()
+
+    def _start_flush(self) -> None:
+        """Take the cut (see the module docstring) and write it in the background."""
         in_flight, self._in_flight = self._in_flight, []
-        await asyncio.gather(*in_flight)
-        await self.state.flush()
-        for message in self._applied:
-            self.ack(message)
-        self._applied.clear()
+        applied, self._applied = self._applied, []
+        snapshot = self.state.snapshot()
         self._flushed_at = time.monotonic()
+        self._writer = asyncio.ensure_future(self._write(in_flight, snapshot, applied))
+
+    async def _write(self, in_flight: list[Awaitable[Any]], snapshot: Snapshot,
+                     applied: list[Any]) -> None:
+        # Alerts first (see ``process``), then state, then the acknowledgements.
+        await asyncio.gather(*in_flight)
+        await self.state.write(snapshot)
+        for message in applied:
+            self.ack(message)
+
+    async def flush(self) -> None:
+        """Write and acknowledge everything applied so far; return when it is done."""
+        if self._writer is not None:
+            await self._writer
+        if self._applied or self._in_flight or self.state.dirty:
+            self._start_flush()
+            assert self._writer is not None
+            await self._writer
 
     async def on_revoked(self, partitions: set[int]) -> None:
         """Partitions are moving. What was applied while we owned them is flushed and
@@ -216,6 +246,6 @@ class BatchProcessor:
         ordering in the revoked partitions are dropped unacknowledged (their new owner reads
         them again from the committed offset); the cache is dropped, as it may go stale."""
         async with self._lock:
-            await self._flush()
+            await self.flush()
             self.state.forget()
             self.aligner.drop(partitions)

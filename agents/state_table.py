@@ -17,6 +17,7 @@ message key (``customer_id``), the value ``CustomerState.to_bytes()``.
 """
 
 import asyncio
+import itertools
 import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
@@ -27,6 +28,12 @@ from faust.streams import _current_event  # no public setter; see the module doc
 from faust.types import TP
 
 from streams.state import CustomerState
+
+WRITE_SLICE = 200
+"""Customers written between two yields of the event loop (~10 ms of work)."""
+
+Snapshot = list[tuple[bytes, Any, bytes]]
+"""(key, one of the customer's input messages, encoded state) of each changed customer."""
 
 SendRecord = Callable[[int, bytes, bytes], Awaitable[Awaitable[Any]]]
 """Start producing (partition, key, value) to the changelog; await the result for metadata."""
@@ -60,22 +67,36 @@ class StateTable:
         self.cached.move_to_end(key)
         self.dirty[key] = message
 
-    async def flush(self) -> int:
-        """Write every changed customer once (store, then changelog, awaited); return how many."""
-        if not self.dirty:
-            return 0
+    def snapshot(self) -> Snapshot:
+        """Every customer changed since the last snapshot, encoded now; none is dirty after."""
         dirty, self.dirty = self.dirty, {}
+        return [(key, message, self.cached[key].to_bytes()) for key, message in dirty.items()]
+
+    async def write(self, snapshot: Snapshot) -> int:
+        """Write a snapshot (store, then changelog, awaited); return how many customers.
+        Events go on being applied meanwhile: every ``WRITE_SLICE`` customers, the event loop
+        is let go."""
         pending = []
-        for key, message in dirty.items():
-            raw = self.cached[key].to_bytes()
+        for n, (key, message, raw) in enumerate(snapshot, 1):
             with _as_current(message):
                 self.table.data[key] = raw  # the local store only: no per-record changelog
             pending.append(await self.send_record(message.partition, key, raw))
+            if n % WRITE_SLICE == 0:
+                await asyncio.sleep(0)
         sent = await asyncio.gather(*pending)
         self._remember_changelog_offsets(sent)
-        while len(self.cached) > self.max_cached:
-            self.cached.popitem(last=False)
-        return len(dirty)
+        self._evict()
+        return len(snapshot)
+
+    def _evict(self) -> None:
+        """Keep the cache to ``max_cached``, least recently used first; a customer changed
+        since the last snapshot stays (its newest state is not in the store yet)."""
+        excess = len(self.cached) - self.max_cached
+        if excess <= 0:
+            return
+        for key in list(itertools.islice(self.cached, excess)):
+            if key not in self.dirty:
+                del self.cached[key]
 
     def _remember_changelog_offsets(self, sent: list[Any]) -> None:
         """What Faust does per record (``_on_changelog_sent``): the store keeps the changelog

@@ -52,9 +52,10 @@ class Harness:
         deadline = loop.time() + timeout_s
         await asyncio.sleep(0.2)
         processor = self.aml.processor
-        while (len(processor.aligner) or processor.state.dirty) and loop.time() < deadline:
+        while len(processor.aligner) and loop.time() < deadline:
             await processor.process(())
             await asyncio.sleep(0.05)
+        await processor.flush()
 
 
 def _recorder(into: list[Any], model: Any) -> Any:
