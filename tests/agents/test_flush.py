@@ -21,30 +21,32 @@ async def _put_scenario(harness, name: str, partition: int) -> int:
     return len(events)
 
 
-def _gated_alerts(harness, gate: asyncio.Future) -> None:
+async def _flush_waiting_for_the_broker(harness) -> tuple[asyncio.Future, list, int]:
+    """Apply a scenario with alerts, then start a flush whose alerts the broker has not yet
+    delivered: returns the gate that delivers them, the acknowledged messages, the events."""
+    gate = asyncio.get_running_loop().create_future()
+
     async def send(key: bytes | None, value: bytes) -> asyncio.Future:
         harness.alerts.append(value)
         return gate  # delivered when the test says so
-    harness.aml.processor.send_alert = send
+    processor = harness.aml.processor
+    processor.send_alert = send
+    acked: list = []
+    processor.ack = acked.append
+    processor.flush_interval_s = 3600.0
+    events = await _put_scenario(harness, "structuring", partition=2)
+    await asyncio.sleep(0.3)
+    processor.flush_interval_s = 0.0
+    await processor.process(())  # the flush starts, and waits for the alert
+    return gate, acked, events
 
 
 async def test_events_are_applied_while_a_flush_waits_and_acknowledged_only_after(harness):
-    gate = asyncio.get_running_loop().create_future()
-    _gated_alerts(harness, gate)
-    acked: list = []
-    harness.aml.processor.ack = acked.append
-
-    processor = harness.aml.processor
-    processor.flush_interval_s = 3600.0
-    first = await _put_scenario(harness, "structuring", partition=2)
-    await asyncio.sleep(0.3)
-    processor.flush_interval_s = 0.0
-    await processor.process(())  # a flush starts, and waits for the alert
+    gate, acked, first = await _flush_waiting_for_the_broker(harness)
     second = await _put_scenario(harness, "velocity-1h", partition=3)
     await asyncio.sleep(0.3)
 
-    cached = harness.aml.state.cached
-    assert b"planted-velocity-1h" in cached  # applied while the first flush waits
+    assert b"planted-velocity-1h" in harness.aml.state.cached  # applied meanwhile
     assert len(harness.alerts) >= 2
     assert acked == []
     assert harness.changelog == []  # no state before its alerts are delivered
@@ -58,22 +60,13 @@ async def test_events_are_applied_while_a_flush_waits_and_acknowledged_only_afte
 
 
 async def test_a_failed_flush_stops_the_processing(harness):
-    gate = asyncio.get_running_loop().create_future()
-    _gated_alerts(harness, gate)
-    acked: list = []
-    harness.aml.processor.ack = acked.append
-    processor = harness.aml.processor
-    processor.flush_interval_s = 3600.0
-    await _put_scenario(harness, "structuring", partition=2)
-    await asyncio.sleep(0.3)
-    processor.flush_interval_s = 0.0
-    await processor.process(())  # a flush starts, and waits for the alert
+    gate, acked, _ = await _flush_waiting_for_the_broker(harness)
 
     gate.set_exception(ConnectionError("broker gone"))
     await asyncio.sleep(0.05)
 
     with pytest.raises(ConnectionError):
-        await processor.process(())
+        await harness.aml.processor.process(())
     assert acked == []
 
 
