@@ -5,12 +5,20 @@ the edge; alerts turn cents back into ``Decimal`` dollars.
 """
 
 from decimal import ROUND_HALF_EVEN, Decimal
+from functools import lru_cache
 
 _CENT = Decimal("0.01")
 
 
 def to_cents(usd: Decimal) -> int:
     return int(usd.quantize(_CENT, rounding=ROUND_HALF_EVEN).scaleb(2))
+
+
+@lru_cache(maxsize=1024)
+def setting_cents(usd: Decimal) -> int:
+    """``to_cents`` of a configured amount (a rule's threshold): the same few values for every
+    event, so each is worked out once."""
+    return to_cents(usd)
 
 
 def to_usd(cents: int) -> Decimal:

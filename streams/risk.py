@@ -22,7 +22,12 @@ _LEVEL_ORDER = (RiskLevel.LOW, RiskLevel.MEDIUM, RiskLevel.HIGH)
 class Rating:
     score: Decimal
     level: RiskLevel
-    reasons: list[str]
+    factors: list[tuple[Decimal, str]]
+    """(points, reason) of every factor that adds points."""
+
+    @property
+    def reasons(self) -> list[str]:
+        return [f"{reason} (+{points})" for points, reason in self.factors]
 
 
 def alert_points_at(state: CustomerState, at_s: int, config: RiskConfig) -> float:
@@ -60,16 +65,48 @@ def _profile_points(state: CustomerState, lists: JurisdictionLists,
     return factors
 
 
+class _ProfileFactors:
+    """The profile part of the rating depends on six profile fields and the rule set only;
+    customers share a few hundred combinations at most, so it is worked out once for each."""
+
+    MAX_KEPT = 10_000
+
+    def __init__(self) -> None:
+        self.lists: JurisdictionLists | None = None
+        self.config: RiskConfig | None = None
+        self.by_profile: dict[tuple[object, ...], tuple[Decimal, list[tuple[Decimal, str]]]] = {}
+
+    def of(self, state: CustomerState, lists: JurisdictionLists,
+           config: RiskConfig) -> tuple[Decimal, list[tuple[Decimal, str]]]:
+        """(score, factors) of the customer's profile."""
+        if lists is not self.lists or config is not self.config or (
+                len(self.by_profile) >= self.MAX_KEPT):
+            self.lists, self.config, self.by_profile = lists, config, {}
+        p = state.profile
+        key = (p.kyc_status, p.kyc_tier, p.country_of_residence, p.nationality, p.pep,
+               p.sanctions_hit)
+        known = self.by_profile.get(key)
+        if known is None:
+            factors = [(Decimal(points), reason)
+                       for points, reason in _profile_points(state, lists, config) if points]
+            known = self.by_profile[key] = (sum((f for f, _ in factors), Decimal(0)), factors)
+        return known
+
+
+_PROFILE_FACTORS = _ProfileFactors()
+
+
 def rate(state: CustomerState, at_s: int, lists: JurisdictionLists,
          config: RiskConfig) -> Rating:
-    factors = [(Decimal(p), reason) for p, reason in _profile_points(state, lists, config) if p]
-    behaviour = Decimal(str(round(alert_points_at(state, at_s, config), 2)))
+    score, factors = _PROFILE_FACTORS.of(state, lists, config)
+    points = alert_points_at(state, at_s, config)
+    behaviour = Decimal(str(round(points, 2))) if points else Decimal(0)
     if behaviour:
-        factors.append((behaviour, "recent alerts (decaying)"))
-    score = sum((points for points, _ in factors), Decimal(0))
+        factors = [*factors, (behaviour, "recent alerts (decaying)")]
+        score += behaviour
     level = (RiskLevel.HIGH if score >= config.high_from
              else RiskLevel.MEDIUM if score >= config.medium_from else RiskLevel.LOW)
-    return Rating(score, level, [f"{reason} (+{points})" for points, reason in factors])
+    return Rating(score, level, factors)
 
 
 def raised_severity(severity: Severity, level: str, config: RiskConfig) -> Severity:

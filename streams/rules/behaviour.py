@@ -11,7 +11,7 @@ from schemas.rule_configs import (
     RapidInOutConfig,
     SpikeConfig,
 )
-from streams.money import to_cents, to_usd
+from streams.money import setting_cents, to_usd
 from streams.rules.context import Check, Finding
 
 DAY_S = 86400
@@ -25,7 +25,7 @@ def rapid_in_out(check: Check, config: RapidInOutConfig) -> Finding | None:
         return None
     totals = check.totals(config.window)
     deposits, withdrawals = totals.usd_in_cents, totals.usd_out_cents
-    if deposits < to_cents(config.min_deposits_usd):
+    if deposits < setting_cents(config.min_deposits_usd):
         return None
     if withdrawals * 100 < deposits * config.withdrawn_pct:
         return None
@@ -50,7 +50,7 @@ def dormant_reactivated(check: Check, config: DormantConfig) -> Finding | None:
     transfer = check.transfer
     if previous_s <= 0 or transfer.at_s - previous_s < config.silence_s:
         return None
-    if transfer.usd_cents < to_cents(config.min_amount_usd):
+    if transfer.usd_cents < setting_cents(config.min_amount_usd):
         return None
     silent_days = Decimal(transfer.at_s - previous_s) / DAY_S
     return Finding(
@@ -71,7 +71,7 @@ def new_account_high_volume(check: Check, config: NewAccountConfig) -> Finding |
     if registered_s is None or check.transfer.at_s - registered_s >= config.account_age_s:
         return None
     volume = check.totals(Window.D30).usd_cents
-    if volume <= to_cents(config.volume_usd):
+    if volume <= setting_cents(config.volume_usd):
         return None
     age_days = Decimal(check.transfer.at_s - registered_s) / DAY_S
     return Finding(
@@ -93,7 +93,7 @@ def declared_volume_exceeded(check: Check, config: DeclaredProfileConfig) -> Fin
     if declared is None:
         return None
     volume = check.totals(Window.D30).usd_cents
-    limit = max(declared * config.multiplier, Decimal(to_cents(config.min_volume_usd)))
+    limit = max(declared * config.multiplier, Decimal(setting_cents(config.min_volume_usd)))
     if volume <= limit:
         return None
     return Finding(
@@ -113,7 +113,7 @@ def declared_volume_exceeded(check: Check, config: DeclaredProfileConfig) -> Fin
 def volume_spike(check: Check, config: SpikeConfig) -> Finding | None:
     """24h volume far above the customer's own trailing daily mean (a baseline is needed)."""
     day = check.totals(Window.H24).usd_cents
-    if day < to_cents(config.floor_usd):
+    if day < setting_cents(config.floor_usd):
         return None
     trailing = check.totals(Window.D30).usd_cents - day
     if trailing <= 0:

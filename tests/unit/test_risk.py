@@ -96,6 +96,17 @@ def test_level_boundaries(customised, risk, level):
     assert _rating(rules, pep=True, kyc_tier=1).level == level
 
 
+def test_a_new_rule_set_rates_a_known_profile_afresh(rules, customised):
+    """The profile part of the rating is kept per profile and rule set: a rule set with other
+    points must not reuse what the previous one gave the same profile."""
+    assert _rating(rules, pep=True).score == 30
+    doubled = customised({"risk": {"points": {"pep": 60}}})
+
+    assert _rating(doubled, pep=True).score == 60
+    assert _rating(doubled, pep=True).reasons == ["politically exposed person (+60)"]
+    assert _rating(rules, pep=True).score == 30
+
+
 @pytest.mark.parametrize(
     ("alert_points", "level"),
     [(29.99, "low"), (29.995, "medium"), (30.0, "medium"), (59.99, "medium"), (60.0, "high")],
