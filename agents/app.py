@@ -8,7 +8,7 @@ from typing import Any, cast
 import faust
 from faust.types import TP
 
-from agents import metrics, rules_feed
+from agents import gc_policy, metrics, rules_feed
 from agents.fast_path import BatchApp, BatchConductor, InputBatch
 from agents.ordering import InputAligner
 from agents.pipeline import BatchProcessor
@@ -23,6 +23,15 @@ CUSTOMERS_GAUGE_INTERVAL_S = 10.0
 INPUT_BATCHES_QUEUED = 4
 PRODUCER_LINGER_MS = 5
 PRODUCER_BATCH_BYTES = 512 * 1024
+STORE_OPTIONS = {
+    "write_buffer_size": 8 * 1024 * 1024,
+    "max_write_buffer_number": 2,
+    "block_cache_size": 16 * 1024 * 1024,
+}
+"""RocksDB memory per state partition, at most ~32 MB. Faust's defaults (64 MB write buffers,
+up to 3 of them, and a 2 GB block cache, per partition) let a worker with 8 partitions grow
+past 900 MB under a stream of state writes, while the whole state of 100,000 customers is
+~55 MB (``make bench``)."""
 RELEASE_INTERVAL_S = 0.05
 """How often events held for ordering are re-examined when no new batch arrives."""
 
@@ -112,7 +121,7 @@ def create_app(settings: Settings, rules: CompiledRules | None = None) -> AmlApp
     # bytes in and out (serializer "raw"): the key is the message key itself, so the table and
     # the input topics partition a customer identically.
     table = app.Table(STATE_TABLE, key_type=bytes, value_type=bytes,
-                      partitions=settings.partitions)
+                      partitions=settings.partitions, options=dict(STORE_OPTIONS))
 
     async def send_changelog_record(partition: int, key: bytes, value: bytes) -> Any:
         return await app.producer.send(table.changelog_topic.get_topic_name(), key, value,
@@ -168,6 +177,12 @@ def create_app(settings: Settings, rules: CompiledRules | None = None) -> AmlApp
     @app.task
     async def follow_rules() -> None:
         await rules_feed.follow(settings, lambda: processor.rules, use_rules)
+
+    @app.timer(gc_policy.FULL_COLLECTION_INTERVAL_S)
+    async def collect_garbage() -> None:
+        freed, seconds = gc_policy.collect_all()
+        metrics.GC_CYCLE_OBJECTS_FREED.inc(freed)
+        log.info("full garbage collection: %d objects freed in %.3f s", freed, seconds)
 
     @app.timer(CUSTOMERS_GAUGE_INTERVAL_S)
     async def count_customers() -> None:

@@ -41,6 +41,10 @@ CUSTOMERS_IN_STATE = Gauge("amlstream_customers_in_state",
                            "Customers held in this worker's state table (active partitions).")
 RULE_SETS_REJECTED = Counter("amlstream_rule_sets_rejected_total",
                              "Rule sets from the rules topic that failed validation.")
+GC_CYCLE_OBJECTS_FREED = Counter(
+    "amlstream_gc_cycle_objects_freed_total",
+    "Objects in reference cycles freed by the periodic full garbage collection (agents.gc_policy)."
+)
 RULE_SET = Gauge("amlstream_rule_set_info", "The rule set in force (value 1).", ["version"])
 
 

@@ -4,17 +4,23 @@
 
 Prints one table. The baseline is a plain aiokafka consumer that only decodes the same
 messages (the ceiling); the worker is ``amlstream worker`` with every rule on and state in
-RocksDB with its changelog; the core is decode + apply from memory (the backtest path).
+RocksDB with its changelog; the core is decode + apply from memory (the backtest path). The
+latency run then produces, at a steady rate, transactions of the same customers with the same
+skew (every 50th a large transfer, which the rules alert on), and samples the worker's memory
+once a second: ``--latency-seconds 900`` makes it a long run.
 """
 
 import argparse
 import asyncio
+import gc
+import random
 import statistics
 import sys
 import tempfile
 import time
 import urllib.request
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,7 +32,7 @@ from agents.local_broker import LocalBroker, free_port_pair
 from agents.settings import Settings
 from agents.topics import ensure_topics
 from agents.worker_process import WorkerProcess
-from bench.workload import Workload, build
+from bench.workload import Workload, activity_weights, build, customer_key, transaction
 from schemas.alerts import Alert
 from streams.engine import apply
 from streams.intake import decode_onboarding, decode_transfer
@@ -82,13 +88,16 @@ def core(workload: Workload, rules_path: Path) -> tuple[float, float]:
     """Events/s of decode + apply from memory, and mean state bytes per customer."""
     rules = load_rules(rules_path)
     gc_policy.tune()  # as in the worker
-    states: dict[bytes, CustomerState] = {}
-    started = time.perf_counter()
-    for key, raw in workload.onboarding:
-        states[key], _ = apply(states.get(key), decode_onboarding(key, raw), rules)
-    for key, raw in workload.transactions:
-        states[key], _ = apply(states.get(key), decode_transfer(key, raw, rules), rules)
-    elapsed = time.perf_counter() - started
+    try:
+        states: dict[bytes, CustomerState] = {}
+        started = time.perf_counter()
+        for key, raw in workload.onboarding:
+            states[key], _ = apply(states.get(key), decode_onboarding(key, raw), rules)
+        for key, raw in workload.transactions:
+            states[key], _ = apply(states.get(key), decode_transfer(key, raw, rules), rules)
+        elapsed = time.perf_counter() - started
+    finally:
+        gc.enable()  # this process goes on (and the test suite runs it in-process)
     return workload.total / elapsed, statistics.mean(len(s.to_bytes()) for s in states.values())
 
 
@@ -101,13 +110,6 @@ def processed(metrics_port: int) -> float:
         return 0.0
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                if line.startswith("amlstream_events_consumed_total{"))
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def drain(worker: WorkerProcess, metrics_port: int, total: int, timeout_s: float) -> float:
@@ -126,10 +128,30 @@ def drain(worker: WorkerProcess, metrics_port: int, total: int, timeout_s: float
     raise RuntimeError(f"worker processed {processed(metrics_port):,.0f} of {total:,} in time")
 
 
-async def latency(settings: Settings, rate: int, seconds: float) -> tuple[float, float, int,
-                                                                       float, float]:
-    """p50 and p99 of occurred_at -> alert on the alerts topic, at a steady produce rate; and
-    of the same events' produce -> a plain consumer, the share of the broker and the clients."""
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@dataclass
+class Steady:
+    """What the steady-rate run measured."""
+    alert_ms: list[float]
+    """occurred_at -> alert on the alerts topic, per alert."""
+    transport_ms: list[float]
+    """produce -> a plain consumer of the transactions topic, per event."""
+    rss_mb: list[float]
+    """The worker's resident memory, once a second."""
+
+
+async def latency(settings: Settings, workload: Workload, rate: int, seconds: float,
+                  worker_pid: int) -> Steady:
+    """At a steady produce rate, transactions of the preloaded customers (same skew; every
+    50th a large transfer, which the rules alert on): occurred_at -> alert on the alerts topic;
+    the same events' produce -> a plain consumer (the broker's and the clients' share); and the
+    worker's memory over the run."""
     consumer = AIOKafkaConsumer(settings.alerts_topic, bootstrap_servers=settings.bootstrap,
                                 auto_offset_reset="latest")
     plain = AIOKafkaConsumer(settings.transactions_topic, bootstrap_servers=settings.bootstrap,
@@ -139,8 +161,7 @@ async def latency(settings: Settings, rate: int, seconds: float) -> tuple[float,
     await asyncio.sleep(1)
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, linger_ms=1)
     await producer.start()
-    delays: list[float] = []
-    transport: list[float] = []
+    steady = Steady([], [], [])
 
     async def collect() -> None:
         while True:
@@ -149,42 +170,50 @@ async def latency(settings: Settings, rate: int, seconds: float) -> tuple[float,
             for records in batch.values():
                 for record in records:
                     alert = Alert.model_validate_json(record.value)
-                    delays.append(now - alert.triggered_at.timestamp())
+                    steady.alert_ms.append((now - alert.triggered_at.timestamp()) * 1000)
 
     async def collect_plain() -> None:
         while True:
             batch = await plain.getmany(timeout_ms=100)
             now = time.time()
-            transport.extend(now - record.timestamp / 1000
-                             for records in batch.values() for record in records)
+            steady.transport_ms.extend((now - record.timestamp / 1000) * 1000
+                                       for records in batch.values() for record in records)
 
-    collector = asyncio.create_task(collect())
-    plain_collector = asyncio.create_task(collect_plain())
+    async def sample_memory() -> None:
+        while True:
+            steady.rss_mb.append(rss_mb(worker_pid))
+            await asyncio.sleep(1)
+
+    tasks = [asyncio.create_task(job()) for job in (collect, collect_plain, sample_memory)]
+    rng = random.Random(2)
+    customers = rng.choices(range(workload.customers),
+                            weights=activity_weights(workload.customers), k=rate * 4)
     sent = 0
     started = time.perf_counter()
     while time.perf_counter() - started < seconds:
         due = int((time.perf_counter() - started) * rate)
         for _ in range(due - sent):
-            key = f"lat-{sent % 1000:04d}".encode()
-            usd = "300000.00" if sent % 50 == 0 else "10.00"  # 2% are large transfers
-            await producer.send(settings.transactions_topic, orjson.dumps({
-                "event_id": f"lat-{sent}", "customer_id": key.decode(),
-                "occurred_at": datetime.now(UTC).isoformat(), "direction": "out",
-                "asset": "USDT", "amount": usd, "amount_usd": usd, "channel": "crypto"}),
-                key=key)
+            customer = customers[sent % len(customers)]
+            usd = "300000.00" if sent % 50 == 0 else f"{rng.uniform(5, 900):.2f}"
+            await producer.send(settings.transactions_topic, transaction(
+                f"lat-{sent}", customer, datetime.now(UTC), usd, out=sent % 2 == 0),
+                key=customer_key(customer))
             sent += 1
         await asyncio.sleep(0.002)
     await producer.stop()
     await asyncio.sleep(3)
-    collector.cancel()
-    plain_collector.cancel()
+    for task in tasks:
+        task.cancel()
     await consumer.stop()
     await plain.stop()
-    if not delays or not transport:
+    if not steady.alert_ms or not steady.transport_ms:
         raise RuntimeError("no alert arrived during the latency run")
-    q = statistics.quantiles(delays, n=100)
-    t = statistics.quantiles(transport, n=100)
-    return q[49] * 1000, q[98] * 1000, len(delays), t[49] * 1000, t[98] * 1000
+    return steady
+
+
+def percentiles(values: list[float]) -> str:
+    q = statistics.quantiles(values, n=100)
+    return f"p50 {q[49]:,.0f} ms, p99 {q[98]:,.0f} ms"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -241,14 +270,18 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(("worker (all rules, RocksDB + changelog)",
                          f"{worker_rate:,.0f} events/s = {worker_rate / ceiling:.1%} of baseline"))
             say(f"latency at {args.rate:,} events/s for {args.latency_seconds:.0f} s ...")
-            p50, p99, count, t50, t99 = asyncio.run(
-                latency(settings, args.rate, args.latency_seconds))
-            rows.append((f"event-to-alert latency at {args.rate:,}/s ({count} alerts)",
-                         f"p50 {p50:,.0f} ms, p99 {p99:,.0f} ms"))
+            assert worker.process is not None
+            steady = asyncio.run(latency(settings, workload, args.rate, args.latency_seconds,
+                                         worker.process.pid))
+            rows.append((f"event-to-alert latency at {args.rate:,}/s "
+                         f"({len(steady.alert_ms)} alerts)", percentiles(steady.alert_ms)))
             rows.append(("  of which produce -> plain consumer, same events",
-                         f"p50 {t50:,.0f} ms, p99 {t99:,.0f} ms"))
-            rows.append(("worker peak RSS", f"{peak_rss_mb(worker.process.pid):,.0f} MB"
-                         if worker.process else "n/a"))
+                         percentiles(steady.transport_ms)))
+            rows.append(("worker peak RSS", f"{rss_mb(worker.process.pid, 'VmHWM'):,.0f} MB"))
+            memory = steady.rss_mb
+            rows.append((f"worker RSS over the {args.latency_seconds:.0f} s steady run",
+                         f"{memory[0]:,.0f} MB at start, {max(memory):,.0f} MB at most, "
+                         f"{memory[-1]:,.0f} MB at end"))
         finally:
             worker.stop()
         rows.append(("state per customer (encoded)", f"{state_bytes:,.0f} bytes"))
