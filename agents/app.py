@@ -186,7 +186,7 @@ def create_app(settings: Settings, rules: CompiledRules | None = None) -> AmlApp
 
     @app.timer(CUSTOMERS_GAUGE_INTERVAL_S)
     async def count_customers() -> None:
-        metrics.CUSTOMERS_IN_STATE.set(len(state))
+        metrics.CUSTOMERS_IN_STATE.set(state.customers())
 
     return AmlApp(faust=app, settings=settings, rules=rules, inputs=inputs, state=state,
                   processor=processor, monitor=monitor)

@@ -38,7 +38,7 @@ BATCH_SIZE = Histogram("amlstream_batch_events", "Events per processed batch.",
 EVENTS_HELD = Gauge("amlstream_events_held",
                     "Valid events waiting for the other input topic (event-time ordering).")
 CUSTOMERS_IN_STATE = Gauge("amlstream_customers_in_state",
-                           "Customers held in this worker's state table (active partitions).")
+                           "Customers in this worker's state store (RocksDB's estimate).")
 RULE_SETS_REJECTED = Counter("amlstream_rule_sets_rejected_total",
                              "Rule sets from the rules topic that failed validation.")
 GC_CYCLE_OBJECTS_FREED = Counter(
