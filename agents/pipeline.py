@@ -179,9 +179,9 @@ class BatchProcessor:
         metrics.EVENTS_HELD.set(len(self.aligner))
 
     async def process(self, messages: Sequence[Any]) -> BatchOutcome:
-        """Take a batch of input messages (one fetch; empty from the timer), apply
-        what the aligner releases, publish its alerts, and, when the flush is due, write the
-        changed states and acknowledge the events applied since the last flush."""
+        """Take a batch of input messages (one fetch; empty from the timer), apply what the
+        aligner releases, publish its alerts, and, when a flush is due and none is writing,
+        start one (see the module docstring)."""
         self._raise_if_flush_failed()
         async with self._lock:
             started = time.perf_counter()
