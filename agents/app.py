@@ -20,7 +20,6 @@ from streams.ruleset import CompiledRules, load_rules
 log = logging.getLogger(__name__)
 
 STATE_TABLE = "customer-state"
-CUSTOMERS_GAUGE_INTERVAL_S = 10.0
 INPUT_BATCHES_QUEUED = 4
 PRODUCER_LINGER_MS = 5
 PRODUCER_BATCH_BYTES = 512 * 1024
@@ -216,10 +215,6 @@ def create_app(settings: Settings, rules: CompiledRules | None = None) -> AmlApp
         freed, seconds = gc_policy.collect_all()
         metrics.GC_CYCLE_OBJECTS_FREED.inc(freed)
         log.info("full garbage collection: %d objects freed in %.3f s", freed, seconds)
-
-    @app.timer(CUSTOMERS_GAUGE_INTERVAL_S)
-    async def count_customers() -> None:
-        metrics.CUSTOMERS_IN_STATE.set(state.customers())
 
     return AmlApp(faust=app, settings=settings, rules=rules, inputs=inputs, state=state,
                   processor=processor, monitor=monitor)

@@ -230,6 +230,7 @@ class BatchProcessor:
         await self.state.write(snapshot)
         for message in applied:
             self.ack(message)
+        metrics.CUSTOMERS_IN_STATE.set(self.state.customers())
 
     async def flush(self) -> None:
         """Write and acknowledge everything applied so far; return when it is done."""

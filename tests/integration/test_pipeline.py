@@ -83,6 +83,7 @@ async def test_bad_input_is_dead_lettered_counted_and_the_worker_goes_on(deploym
         assert metrics[("amlstream_dead_letters_total", (("reason", kind),))] == count
     assert metrics[("amlstream_alerts_total",
                     (("rule", "large_transfer"), ("severity", "high")))] == 1
+    assert metrics[("amlstream_customers_in_state", ())] >= 1  # the planted customer at least
     text = deployment.metrics_text()
     assert "planted-" not in text and "bad-customer" not in text  # no customer ids
 
