@@ -38,7 +38,8 @@ BATCH_SIZE = Histogram("amlstream_batch_events", "Events per processed batch.",
 EVENTS_HELD = Gauge("amlstream_events_held",
                     "Valid events waiting for the other input topic (event-time ordering).")
 CUSTOMERS_IN_STATE = Gauge("amlstream_customers_in_state",
-                           "Customers in this worker's state store (RocksDB's estimate).")
+                           "Customers in this worker's state store: RocksDB's estimate, which "
+                           "may count a customer rewritten since its last compaction twice.")
 RULE_SETS_REJECTED = Counter("amlstream_rule_sets_rejected_total",
                              "Rule sets from the rules topic that failed validation.")
 GC_CYCLE_OBJECTS_FREED = Counter(
