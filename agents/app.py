@@ -81,14 +81,12 @@ def _bulk_sender(app: faust.App, topic: str) -> Any:
         sent = []
         batch = producer.create_batch()
         for key, value in records:
-            if batch.append(key=key, value=value, timestamp=None) is not None:
-                continue
-            if not batch.record_count():  # not even alone in a batch
-                raise ValueError(f"a state of {len(value)} bytes exceeds a producer batch")
-            sent.append(await _send_batch(producer, batch, topic, partition))  # full
-            batch = producer.create_batch()
-            if batch.append(key=key, value=value, timestamp=None) is None:
-                raise ValueError(f"a state of {len(value)} bytes exceeds a producer batch")
+            if batch.append(key=key, value=value, timestamp=None) is None:  # no room left
+                if batch.record_count():
+                    sent.append(await _send_batch(producer, batch, topic, partition))
+                    batch = producer.create_batch()
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    raise ValueError(f"a state of {len(value)} bytes exceeds a producer batch")
         if batch.record_count():
             sent.append(await _send_batch(producer, batch, topic, partition))
         return sent

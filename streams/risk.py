@@ -18,12 +18,15 @@ _SEVERITY_ORDER = (Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITIC
 _LEVEL_ORDER = (RiskLevel.LOW, RiskLevel.MEDIUM, RiskLevel.HIGH)
 
 
+Factors = tuple[tuple[Decimal, str], ...]
+"""(points, reason) of each factor that adds points."""
+
+
 @dataclass(slots=True)
 class Rating:
     score: Decimal
     level: RiskLevel
-    factors: list[tuple[Decimal, str]]
-    """(points, reason) of every factor that adds points."""
+    factors: Factors
 
     @property
     def reasons(self) -> list[str]:
@@ -74,10 +77,10 @@ class _ProfileFactors:
     def __init__(self) -> None:
         self.lists: JurisdictionLists | None = None
         self.config: RiskConfig | None = None
-        self.by_profile: dict[tuple[object, ...], tuple[Decimal, list[tuple[Decimal, str]]]] = {}
+        self.by_profile: dict[tuple[object, ...], tuple[Decimal, Factors]] = {}
 
     def of(self, state: CustomerState, lists: JurisdictionLists,
-           config: RiskConfig) -> tuple[Decimal, list[tuple[Decimal, str]]]:
+           config: RiskConfig) -> tuple[Decimal, Factors]:
         """(score, factors) of the customer's profile."""
         if lists is not self.lists or config is not self.config or (
                 len(self.by_profile) >= self.MAX_KEPT):
@@ -87,8 +90,8 @@ class _ProfileFactors:
                p.sanctions_hit)
         known = self.by_profile.get(key)
         if known is None:
-            factors = [(Decimal(points), reason)
-                       for points, reason in _profile_points(state, lists, config) if points]
+            factors = tuple((Decimal(points), reason)
+                            for points, reason in _profile_points(state, lists, config) if points)
             known = self.by_profile[key] = (sum((f for f, _ in factors), Decimal(0)), factors)
         return known
 
@@ -102,7 +105,7 @@ def rate(state: CustomerState, at_s: int, lists: JurisdictionLists,
     points = alert_points_at(state, at_s, config)
     behaviour = Decimal(str(round(points, 2))) if points else Decimal(0)
     if behaviour:
-        factors = [*factors, (behaviour, "recent alerts (decaying)")]
+        factors = (*factors, (behaviour, "recent alerts (decaying)"))
         score += behaviour
     level = (RiskLevel.HIGH if score >= config.high_from
              else RiskLevel.MEDIUM if score >= config.medium_from else RiskLevel.LOW)
