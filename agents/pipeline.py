@@ -127,9 +127,6 @@ class BatchProcessor:
         key = message.key
         state = self.state.load(key, message)
         source = f"{message.topic}/{message.partition}"
-        if state is not None and state.already_applied(source, message.offset):
-            outcome.replayed[message.topic] += 1
-            return
         try:
             state, decisions = apply(state, event, self.rules, (source, message.offset))
         except Exception as exc:
@@ -137,6 +134,9 @@ class BatchProcessor:
             log.exception("the core failed on %s offset %d", source, message.offset)
             reason = f"internal error {type(exc).__name__} while applying the event"
             raise Rejected(ErrorKind.PROCESSING_ERROR, [reason]) from exc
+        if decisions.replayed:
+            outcome.replayed[message.topic] += 1
+            return
         outcome.late += decisions.late
         self.state.mark_changed(key, state, message)
         outcome.alerts.extend(decisions.alerts)

@@ -65,8 +65,9 @@ class StateTable:
         return state
 
     def mark_changed(self, key: bytes, state: CustomerState, message: Any) -> None:
+        """``state`` of ``key`` changed; called after ``load`` of the same key, which made it
+        the most recently used (a new key is added last)."""
         self.cached[key] = state
-        self.cached.move_to_end(key)
         self.dirty[key] = message
 
     def snapshot(self) -> Snapshot:

@@ -46,6 +46,8 @@ class Decisions:
     risk_changes: list[RiskChange] = field(default_factory=list)
     late: bool = False
     """A transfer beyond the allowed lateness: kept out of the windows."""
+    replayed: bool = False
+    """Already applied from its position (a re-delivery): nothing changed."""
 
 
 def apply(
@@ -65,6 +67,7 @@ def apply(
     if position is not None:
         source, offset = position
         if state.already_applied(source, offset):
+            decisions.replayed = True
             return state, decisions
         state.applied[source] = offset
     if isinstance(event, Transfer):
