@@ -20,7 +20,8 @@ separate) keeps Faust's per-message path untouched:
   values through), and ``BatchProcessor`` acknowledges each message itself, after its effects
   are durable.
 
-- ``BatchConsumerThread`` shortens the broker's fetch wait (``FETCH_MAX_WAIT_MS``).
+- ``BatchConsumerThread`` shortens the broker's fetch wait (``FETCH_MAX_WAIT_MS``) and has a
+  fetch wait for some data first (``FETCH_MIN_BYTES``).
 
 What stays Faust's: the consumer group and its rebalancing, flow control (a batch is queued
 only while flow is active; stale generations are dropped by the agent), offset tracking and
@@ -46,6 +47,14 @@ the broker until data comes to one of them or the wait ends, and meanwhile no fe
 input partitions may go to that broker. With Faust's 1.5 s, inputs arrived in ~0.6 s bursts at
 5,000 events/s (event-to-alert p50 0.8 s); with 20 ms, p50 0.2 s. The cost: an idle worker
 asks the broker ~50 times a second."""
+
+FETCH_MIN_BYTES = 64 * 1024
+"""Data a fetch waits for (up to ``FETCH_MAX_WAIT_MS``) before the broker answers. Why: with
+aiokafka's 1 byte, every fetch came back with the few records written since the last one, so
+under a steady 5,000 events/s the worker, and the broker answering it, handled hundreds of small
+fetches a second. Waiting for 64 KB or 20 ms makes ~50 larger ones: at 5,000 events/s with
+100,000 customers, event-to-alert p50/p99 went from 1.4 s / 4.0 s (the broker near one full
+core, the worker queueing) to 88 / 289 ms. The cost: at most 20 ms more per event."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,9 +190,11 @@ class BatchConsumer(faust_aiokafka.Consumer):
 
 class BatchConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> Any:
-        """Faust's consumer, with a short fetch wait (``FETCH_MAX_WAIT_MS``)."""
+        """Faust's consumer, with a short fetch wait (``FETCH_MAX_WAIT_MS``) for a minimum of
+        data (``FETCH_MIN_BYTES``)."""
         consumer = super()._create_worker_consumer(transport)
         consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # Faust hard-codes 1,500 ms
+        consumer._fetch_min_bytes = FETCH_MIN_BYTES
         return consumer
 
 

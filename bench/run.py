@@ -28,6 +28,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from agents import gc_policy
+from agents.fast_path import FETCH_MAX_WAIT_MS, FETCH_MIN_BYTES
 from agents.local_broker import LocalBroker, free_port_pair
 from agents.settings import Settings
 from agents.topics import ensure_topics
@@ -155,11 +156,14 @@ async def latency(settings: Settings, workload: Workload, rate: int, seconds: fl
     consumer = AIOKafkaConsumer(settings.alerts_topic, bootstrap_servers=settings.bootstrap,
                                 auto_offset_reset="latest")
     plain = AIOKafkaConsumer(settings.transactions_topic, bootstrap_servers=settings.bootstrap,
-                             auto_offset_reset="latest")
+                             auto_offset_reset="latest", fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+                             fetch_min_bytes=FETCH_MIN_BYTES)  # fetches as the worker's
     await consumer.start()
     await plain.start()
     await asyncio.sleep(1)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, linger_ms=1)
+    # Sent every 5 ms with a 5 ms linger, as an upstream producer batches (Kafka's own default
+    # linger): one produce request per record would cost the shared broker a core's share.
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, linger_ms=5)
     await producer.start()
     steady = Steady([], [], [])
 
@@ -199,7 +203,7 @@ async def latency(settings: Settings, workload: Workload, rate: int, seconds: fl
                 f"lat-{sent}", customer, datetime.now(UTC), usd, out=sent % 2 == 0),
                 key=customer_key(customer))
             sent += 1
-        await asyncio.sleep(0.002)
+        await asyncio.sleep(0.005)
     await producer.stop()
     await asyncio.sleep(3)
     for task in tasks:

@@ -13,6 +13,7 @@ from faust.types import TP
 from agents.app import create_app
 from agents.fast_path import (
     FETCH_MAX_WAIT_MS,
+    FETCH_MIN_BYTES,
     BatchConductor,
     BatchConsumer,
     BatchConsumerThread,
@@ -112,12 +113,13 @@ async def test_own_changelog_records_are_drained_from_the_client_and_dropped(tmp
     assert set(records) == inputs
 
 
-async def test_the_worker_consumer_asks_the_broker_to_hold_an_empty_fetch_only_briefly(tmp_path):
+async def test_the_worker_consumer_fetches_some_data_at_once_but_waits_only_briefly(tmp_path):
     aml = create_app(Settings(store="memory://", data_dir=tmp_path))
     thread = aml.faust.consumer._new_consumer_thread()
     assert isinstance(thread, BatchConsumerThread)
     kafka_consumer = thread._create_worker_consumer(aml.faust.transport)
     try:
         assert kafka_consumer._fetch_max_wait_ms == FETCH_MAX_WAIT_MS <= 50
+        assert kafka_consumer._fetch_min_bytes == FETCH_MIN_BYTES > 1
     finally:
         await kafka_consumer.stop()  # never started: closes its client only
