@@ -4,7 +4,10 @@ Sizes are capped whatever the customer does: windows are bucketed (``streams.win
 counterparties, near-threshold transfers and recent transfers are kept up to a fixed count.
 """
 
+import struct
+import sys
 import zlib
+from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,11 +15,16 @@ import orjson
 
 from schemas.config_types import COUNTERPARTIES_KEPT
 from streams.reference_lists import canonical_address
-from streams.windows import RollingWindows
+from streams.windows import BUCKET_LEVELS, FIELDS, Level, RollingWindows
 
 __all__ = ["COUNTERPARTIES_KEPT", "RECENT_TRANSFERS_KEPT", "CustomerState", "Profile"]
 
-STATE_FORMAT = 2
+STATE_FORMAT = 3
+"""How ``CustomerState.to_bytes`` lays a state out (see there); format 2 is still read."""
+_HEADER = struct.Struct("<BIII")
+"""Format 3 starts with: the format, then how many numbers each window level holds."""
+_SWAP = sys.byteorder != "little"
+"""Window levels are written little-endian, whatever the machine."""
 RECENT_TRANSFERS_KEPT = 10
 """Recent transfers kept as evidence for alerts."""
 
@@ -71,41 +79,83 @@ class CustomerState:
         return offset <= self.applied.get(source, -1)
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps([
-            STATE_FORMAT,
-            self.profile.to_list(),
-            self.windows.levels,
-            _flatten(self.counterparties_in),
-            _flatten(self.counterparties_out),
-            self.near_threshold,
-            self.recent,
-            self.alerted,
-            self.applied,
-            self.watermark_s,
-            [self.risk_level, self.alert_points, self.alert_points_at_s],
-        ])
+        """Format 3: ``_HEADER``, each window level's 64-bit integers (``streams.windows``),
+        then the other fields as a JSON array."""
+        levels = self.windows.levels
+        return b"".join((
+            _HEADER.pack(STATE_FORMAT, *(len(level) for level in levels)),
+            *(_little_endian(level) for level in levels),
+            orjson.dumps([
+                self.profile.to_list(),
+                _flatten(self.counterparties_in),
+                _flatten(self.counterparties_out),
+                self.near_threshold,
+                self.recent,
+                self.alerted,
+                self.applied,
+                self.watermark_s,
+                [self.risk_level, self.alert_points, self.alert_points_at_s],
+            ]),
+        ))
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> "CustomerState":
-        fields = orjson.loads(raw)
-        if fields[0] != STATE_FORMAT:
-            raise ValueError(f"unknown customer state format {fields[0]} (expected {STATE_FORMAT})")
-        (_, profile, levels, cps_in, cps_out, near, recent, alerted, applied,
-         watermark_s, (risk_level, alert_points, alert_points_at_s)) = fields
-        return cls(
-            profile=Profile(*profile),
-            windows=RollingWindows(levels),
-            counterparties_in=_unflatten(cps_in),
-            counterparties_out=_unflatten(cps_out),
-            near_threshold=near,
-            recent=recent,
-            alerted=alerted,
-            applied=applied,
-            watermark_s=watermark_s,
-            risk_level=risk_level,
-            alert_points=alert_points,
-            alert_points_at_s=alert_points_at_s,
-        )
+        if raw[:1] == b"[":
+            return _from_format_2(raw)
+        if raw[0] != STATE_FORMAT or len(raw) < _HEADER.size:
+            raise ValueError(f"unknown customer state format {raw[0]} (expected {STATE_FORMAT})")
+        _, *sizes = _HEADER.unpack_from(raw)
+        levels, start = [], _HEADER.size
+        for size in sizes:
+            end = start + size * 8
+            if size % FIELDS or end > len(raw):
+                raise ValueError("customer state truncated or corrupt (window levels)")
+            level = array("q")
+            level.frombytes(raw[start:end])
+            if _SWAP:
+                level.byteswap()
+            levels.append(level)
+            start = end
+        return _with_fields(RollingWindows(levels), orjson.loads(raw[start:]))
+
+
+def _little_endian(level: Level) -> bytes:
+    if not _SWAP:
+        return level.tobytes()
+    swapped = array("q", level)
+    swapped.byteswap()
+    return swapped.tobytes()
+
+
+def _from_format_2(raw: bytes) -> CustomerState:
+    """Format 2 (one JSON array, window buckets as lists): what the previous version wrote."""
+    fields = orjson.loads(raw)
+    if fields[0] != 2:
+        raise ValueError(f"unknown customer state format {fields[0]} (expected {STATE_FORMAT})")
+    levels = [array("q", (number for bucket in level for number in bucket))
+              for level in fields[2]]
+    if len(levels) != len(BUCKET_LEVELS):
+        raise ValueError("customer state in format 2 without its three window levels")
+    return _with_fields(RollingWindows(levels), [fields[1], *fields[3:]])
+
+
+def _with_fields(windows: RollingWindows, fields: list[Any]) -> CustomerState:
+    (profile, cps_in, cps_out, near, recent, alerted, applied, watermark_s,
+     (risk_level, alert_points, alert_points_at_s)) = fields
+    return CustomerState(
+        profile=Profile(*profile),
+        windows=windows,
+        counterparties_in=_unflatten(cps_in),
+        counterparties_out=_unflatten(cps_out),
+        near_threshold=near,
+        recent=recent,
+        alerted=alerted,
+        applied=applied,
+        watermark_s=watermark_s,
+        risk_level=risk_level,
+        alert_points=alert_points,
+        alert_points_at_s=alert_points_at_s,
+    )
 
 
 def _flatten(mapping: dict[int, list[int]]) -> list[int]:

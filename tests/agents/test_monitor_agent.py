@@ -86,4 +86,4 @@ async def test_a_replayed_event_changes_nothing(harness):
 
     assert [a.rule_id for a in harness.alerts] == ["large_transfer"]
     last = CustomerState.from_bytes(harness.changelog[-1][2])
-    assert sum(b[4] for b in last.windows.levels[2]) == 1  # one withdrawal counted, not two
+    assert sum(b[4] for b in last.windows.buckets(2)) == 1  # one withdrawal counted, not two

@@ -183,7 +183,7 @@ def test_late_events_beyond_lateness_stay_out_of_windows(customer, late_by, coun
     c = customer(tier=0)
     c.transfer(12 * H, "100.00")
     watermark_before = c.state.watermark_s
-    windows_before = [list(map(list, level)) for level in c.state.windows.levels]
+    windows_before = [level[:] for level in c.state.windows.levels]
     recent_before = list(c.state.recent)
 
     alerts = c.transfer(12 * H - late_by, "2500.00", address=LAZARUS_ETH, country="IR")
@@ -376,16 +376,48 @@ FORMAT_1_STATE = orjson.dumps([
 """A state as format 1 wrote it: no risk fields, counterparties as key -> last seen."""
 
 
-def test_state_is_written_in_format_2():
-    assert CustomerState().to_bytes().startswith(b"[2,")
+FORMAT_2_STATE = orjson.dumps([
+    2, ["verified", 2, "DE", "FR", False, False, 500_000, 1_772_000_000],
+    [[[5_908_032, 1, 12_500, 12_500, 0, 0, 0]], [[492_336, 1, 12_500, 12_500, 0, 0, 0]],
+     [[20_513, 1, 12_500, 12_500, 2, 900, 600]]],
+    [123, 1_772_409_600, 1_772_409_600, 1], [], [], [[1_772_409_600, 0, 12_500, "e-1"]],
+    {"large_transfer": 7}, {"transactions/0": 4}, 1_772_409_600, ["low", 1.5, 1_772_409_600]])
+"""A state as the previous version wrote it: one JSON array, window buckets as lists."""
 
 
-@pytest.mark.parametrize("fmt", [3, 0])
+def test_state_is_written_in_format_3():
+    assert CustomerState().to_bytes()[0] == 3
+
+
+def test_state_of_format_2_is_read_and_written_back_in_format_3():
+    state = CustomerState.from_bytes(FORMAT_2_STATE)
+
+    assert state.profile.country_of_residence == "DE"
+    assert state.windows.buckets(2) == [[20_513, 1, 12_500, 12_500, 2, 900, 600]]
+    assert state.windows.totals(Window.H24, 1_772_409_600).usd_in_cents == 12_500
+    assert state.counterparties_in == {123: [1_772_409_600, 1_772_409_600, 1]}
+    assert (state.alerted, state.applied) == ({"large_transfer": 7}, {"transactions/0": 4})
+    assert (state.risk_level, state.alert_points) == ("low", 1.5)
+    again = CustomerState.from_bytes(state.to_bytes())
+    assert again.to_bytes() == state.to_bytes() and again.to_bytes()[0] == 3
+    assert again.windows.levels == state.windows.levels
+
+
+@pytest.mark.parametrize("fmt", [4, 0])
 def test_unknown_state_format_is_refused(fmt):
-    raw = CustomerState().to_bytes().replace(b"[2,", f"[{fmt},".encode(), 1)
+    raw = bytes([fmt]) + CustomerState().to_bytes()[1:]
 
     with pytest.raises(ValueError, match=f"unknown customer state format {fmt}"):
         CustomerState.from_bytes(raw)
+
+
+def test_truncated_state_is_refused():
+    state = CustomerState()
+    state.windows.add(1_772_409_600, out=False, usd_cents=100)
+    raw = state.to_bytes()
+
+    with pytest.raises(ValueError, match="truncated or corrupt"):
+        CustomerState.from_bytes(raw[:20])
 
 
 def test_state_of_the_previous_format_is_refused_naming_its_format():

@@ -9,7 +9,7 @@ import pytest
 
 from schemas.rules import NEAR_THRESHOLD_KEPT, Window
 from streams.state import COUNTERPARTIES_KEPT, RECENT_TRANSFERS_KEPT
-from streams.windows import BUCKET_LEVELS, RollingWindows, WindowTotals
+from streams.windows import BUCKET_LEVELS, USD_CENTS_MAX, RollingWindows, WindowTotals
 
 
 def _s(*parts: int) -> int:
@@ -100,6 +100,10 @@ def _random_events(seed: int, count: int, span_s: int) -> list[tuple[int, bool, 
             for _ in range(count)]
 
 
+def _all_buckets(windows: RollingWindows) -> list[list[list[int]]]:
+    return [windows.buckets(level_no) for level_no in range(len(BUCKET_LEVELS))]
+
+
 def _all_totals(windows: RollingWindows, times: list[int]) -> list[WindowTotals]:
     return [windows.totals(window, at_s) for window in Window for at_s in times]
 
@@ -118,8 +122,8 @@ def test_out_of_order_insertion_gives_the_same_buckets(seed):
         shuffled.add(at_s, out, cents)
 
     assert shuffled.levels == in_order.levels
-    for level in shuffled.levels:
-        indices = [bucket[0] for bucket in level]
+    for level_no in range(len(BUCKET_LEVELS)):
+        indices = [bucket[0] for bucket in shuffled.buckets(level_no)]
         assert indices == sorted(set(indices))
     assert _all_totals(shuffled, PROBE_TIMES) == _all_totals(in_order, PROBE_TIMES)
 
@@ -137,11 +141,11 @@ def test_expire_keeps_every_window_ending_at_or_after_now(seed):
     windows.expire(NOW)
 
     assert _all_totals(windows, later) == before
-    assert (NOW - 600) // 300 in [bucket[0] for bucket in windows.levels[0]]
-    assert (NOW - 3601) // 300 not in [bucket[0] for bucket in windows.levels[0]]
-    for level, (width_s, kept) in zip(windows.levels, BUCKET_LEVELS, strict=True):
-        assert len(level) <= kept
-        assert all(bucket[0] >= NOW // width_s - kept + 1 for bucket in level)
+    assert (NOW - 600) // 300 in [bucket[0] for bucket in windows.buckets(0)]
+    assert (NOW - 3601) // 300 not in [bucket[0] for bucket in windows.buckets(0)]
+    for level_no, (width_s, kept) in enumerate(BUCKET_LEVELS):
+        assert len(windows.buckets(level_no)) <= kept
+        assert all(bucket[0] >= NOW // width_s - kept + 1 for bucket in windows.buckets(level_no))
 
 
 @pytest.mark.parametrize(
@@ -162,7 +166,7 @@ def test_expire_drops_exactly_the_buckets_too_old_for_any_window(event_s, kept_p
 
     windows.expire(NOW)
 
-    assert tuple(len(level) for level in windows.levels) == kept_per_level
+    assert tuple(map(len, _all_buckets(windows))) == kept_per_level
 
 
 @pytest.mark.parametrize(
@@ -182,9 +186,9 @@ def test_size_is_bounded_however_many_events(events, step_s, final_sizes):
         windows.add(at_s, out=n % 2 == 1, usd_cents=100)
         windows.expire(at_s)
         assert all(len(level) <= kept
-                   for level, (_, kept) in zip(windows.levels, BUCKET_LEVELS, strict=True))
+                   for level, (_, kept) in zip(_all_buckets(windows), BUCKET_LEVELS, strict=True))
 
-    assert [len(level) for level in windows.levels] == final_sizes
+    assert [len(level) for level in _all_buckets(windows)] == final_sizes
 
 
 def test_customer_state_is_bounded_however_active(customer):
@@ -199,9 +203,21 @@ def test_customer_state_is_bounded_however_active(customer):
     # Each level keeps its window's buckets plus those a late event (default lateness 1h)
     # may still need: with one transfer every 37 minutes that is 4 five-minute buckets
     # (2h05 of history), 25 hourly and 30 daily ones.
-    assert [len(level) for level in state.windows.levels] == [4, 25, 30]
+    assert [len(level) for level in _all_buckets(state.windows)] == [4, 25, 30]
     assert len(state.counterparties_in) == COUNTERPARTIES_KEPT
     assert len(state.counterparties_out) == COUNTERPARTIES_KEPT
     assert len(state.near_threshold) == NEAR_THRESHOLD_KEPT
     assert len(state.recent) == RECENT_TRANSFERS_KEPT
     assert len(state.to_bytes()) < 16_000
+
+
+def test_usd_sums_saturate_rather_than_overflow():
+    windows = RollingWindows()
+    for _ in range(3):
+        windows.add(NOW, out=False, usd_cents=USD_CENTS_MAX // 2)
+    windows.add(NOW, out=False, usd_cents=USD_CENTS_MAX * 10)
+
+    totals = windows.totals(Window.H1, NOW)
+
+    assert (totals.count_in, totals.usd_in_cents, totals.max_in_cents) == (
+        4, USD_CENTS_MAX, USD_CENTS_MAX)
