@@ -34,7 +34,8 @@ class Settings(BaseSettings):
     state_flush_interval_s: float = Field(
         0.5, gt=0, description="How often changed customer states are written (write-back).")
     state_cache_customers: int = Field(
-        10_000, ge=0, description="Decoded customer states kept in memory between flushes.")
+        100_000, ge=0, description="Decoded customer states kept in memory between flushes "
+        "(~5 KB each for an active customer).")
     commit_interval_s: float = Field(1.0, gt=0, description="How often offsets are committed.")
     session_timeout_s: float = Field(
         30.0, gt=0, description="A worker silent this long leaves the group (its partitions move).")

@@ -42,7 +42,7 @@ covers (``agents.app``: in bulk, one producer batch per awaitable)."""
 
 
 class StateTable:
-    def __init__(self, table: Any, send_records: SendRecords, max_cached: int = 10_000) -> None:
+    def __init__(self, table: Any, send_records: SendRecords, max_cached: int = 100_000) -> None:
         self.table = table
         self.send_records = send_records
         self.max_cached = max_cached
