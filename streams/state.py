@@ -102,21 +102,23 @@ class CustomerState:
     def from_bytes(cls, raw: bytes) -> "CustomerState":
         if raw[:1] == b"[":
             return _from_format_2(raw)
-        if raw[0] != STATE_FORMAT or len(raw) < _HEADER.size:
-            raise ValueError(f"unknown customer state format {raw[0]} (expected {STATE_FORMAT})")
+        if len(raw) < _HEADER.size or raw[0] != STATE_FORMAT:
+            found = raw[0] if raw else "(empty)"
+            raise ValueError(f"unknown customer state format {found} (expected {STATE_FORMAT})")
         _, *sizes = _HEADER.unpack_from(raw)
+        view = memoryview(raw)  # slices of it are not copies
         levels, start = [], _HEADER.size
         for size in sizes:
             end = start + size * 8
             if size % FIELDS or end > len(raw):
                 raise ValueError("customer state truncated or corrupt (window levels)")
             level = array("q")
-            level.frombytes(raw[start:end])
+            level.frombytes(view[start:end])
             if _SWAP:
                 level.byteswap()
             levels.append(level)
             start = end
-        return _with_fields(RollingWindows(levels), orjson.loads(raw[start:]))
+        return _with_fields(RollingWindows(levels), orjson.loads(view[start:]))
 
 
 def _little_endian(level: Level) -> bytes:
