@@ -4,8 +4,9 @@ The live worker, the replay and the backtest all call it, so the same events giv
 alerts everywhere. ``apply`` updates ``state`` in place (and returns it) for speed.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from schemas.alerts import Alert
 from schemas.events import OnboardingEvent, OnboardingType
@@ -15,14 +16,13 @@ from streams.alerting import build_alert, record_alerted, suppression_key
 from streams.intake import Transfer
 from streams.money import to_cents
 from streams.risk import add_alert_points, raised_severity, rate, risk_change
-from streams.rules import TRANSFER_RULES, Check, TransferRule
+from streams.rules import TRANSFER_RULES, Check, Finding, TransferRule
 from streams.rules.structuring import is_near_threshold
-from streams.ruleset import CompiledRules, ThresholdsCents
+from streams.ruleset import CompiledRules
 from streams.state import (
     RECENT_TRANSFERS_KEPT,
     CustomerState,
     append_capped,
-    counterparty_key,
     remember_counterparty,
 )
 
@@ -120,13 +120,13 @@ def _apply_onboarding(state: CustomerState, event: OnboardingEvent) -> None:
         profile.expected_monthly_usd_cents = to_cents(event.expected_monthly_volume_usd)
 
 
-def _record_transfer(state: CustomerState, transfer: Transfer, rules: CompiledRules,
-                     thresholds: ThresholdsCents) -> None:
+def _record_transfer(state: CustomerState, check: Check, rules: CompiledRules) -> None:
+    transfer, thresholds = check.transfer, check.thresholds
     at_s = transfer.at_s
     state.windows.add(at_s, transfer.out, transfer.usd_cents)
-    if transfer.cp_address:
+    if check.counterparty_key is not None:
         seen = state.counterparties_out if transfer.out else state.counterparties_in
-        remember_counterparty(seen, counterparty_key(transfer.cp_address), at_s)
+        remember_counterparty(seen, check.counterparty_key, at_s)
     if is_near_threshold(
         transfer.usd_cents, thresholds.near_threshold_floor, thresholds.reporting_threshold
     ):
@@ -140,7 +140,17 @@ def _record_transfer(state: CustomerState, transfer: Transfer, rules: CompiledRu
         state.windows.expire(at_s - rules.config.allowed_lateness_s)
 
 
-Plan = list[tuple[TransferRule, Any]]
+class PlannedRule(NamedTuple):
+    """An enabled rule with what the per-event loop reads of it, looked up once."""
+
+    check: Callable[[Check, Any], Finding | None]
+    config: Any
+    rule_id: str
+    uses_windows: bool
+    cooldown_s: int
+
+
+Plan = list[PlannedRule]
 _PLANS: dict[int, tuple[CompiledRules, dict[bool, Plan]]] = {}
 
 
@@ -153,12 +163,16 @@ def _enabled_rules(rules: CompiledRules, out: bool) -> Plan:
         pairs = [(rule, getattr(configs, rule.rule_id)) for rule in TRANSFER_RULES]
         enabled = [(rule, config) for rule, config in pairs if config.enabled]
         plan = (rules, {
-            direction_out: [(rule, config) for rule, config in enabled
+            direction_out: [_planned(rule, config) for rule, config in enabled
                             if rule.on in ("both", "out" if direction_out else "in")]
             for direction_out in (False, True)})
         _PLANS.clear()  # rule sets change rarely; keep the one in use
         _PLANS[id(rules)] = plan
     return plan[1][out]
+
+
+def _planned(rule: TransferRule, config: Any) -> PlannedRule:
+    return PlannedRule(rule.check, config, rule.rule_id, rule.uses_windows, config.cooldown_s)
 
 
 def is_late(state: CustomerState, transfer: Transfer, rules: CompiledRules) -> bool:
@@ -175,21 +189,22 @@ def _apply_transfer(state: CustomerState, transfer: Transfer, rules: CompiledRul
     # computed lazily, so they include this transfer.
     check = Check(transfer, state, rules, previous_transfer_s=state.watermark_s)
     if counts_in_windows:
-        _record_transfer(state, transfer, rules, check.thresholds)
+        _record_transfer(state, check, rules)
     alerts: list[Alert] = []
     alerted = state.alerted
-    for rule, config in _enabled_rules(rules, transfer.out):
-        if rule.uses_windows and not counts_in_windows:
+    at_s = transfer.at_s
+    for rule_check, config, rule_id, uses_windows, cooldown_s in _enabled_rules(
+            rules, transfer.out):
+        if uses_windows and not counts_in_windows:
             continue
-        cooldown_s = config.cooldown_s
-        if cooldown_s and alerted.get(rule.rule_id, -1) >= transfer.at_s // cooldown_s:
+        if cooldown_s and alerted and alerted.get(rule_id, -1) >= at_s // cooldown_s:
             continue  # already alerted in this aligned cooldown period (see record_alerted)
-        finding = rule.check(check, config)
+        finding = rule_check(check, config)
         if finding is None:
             continue
         finding.severity = raised_severity(finding.severity, state.risk_level,
                                            rules.config.risk)
-        key = suppression_key(transfer, config.cooldown_s)
+        key = suppression_key(transfer, cooldown_s)
         alerts.append(build_alert(finding, transfer, state, rules.version, key))
-        record_alerted(state, rule.rule_id, transfer, config.cooldown_s)
+        record_alerted(state, rule_id, transfer, cooldown_s)
     return alerts

@@ -21,5 +21,13 @@ def setting_cents(usd: Decimal) -> int:
     return to_cents(usd)
 
 
+@lru_cache(maxsize=1024)
+def setting_ratio(value: Decimal) -> tuple[int, int]:
+    """A configured multiplier as ``(numerator, denominator)`` integers, worked out once: a
+    rule then checks ``x <= y * value`` exactly as ``x * denominator <= y * numerator``, in
+    integers, with no ``Decimal`` arithmetic per event."""
+    return value.as_integer_ratio()
+
+
 def to_usd(cents: int) -> Decimal:
     return Decimal(cents).scaleb(-2)

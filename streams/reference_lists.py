@@ -23,7 +23,8 @@ def _is_case_insensitive_format(address: str) -> bool:
 
 def canonical_address(address: str) -> str:
     """The form two spellings of one address share: lower case where case means nothing."""
-    return address.lower() if _is_case_insensitive_format(address) else address
+    lowered = address.lower()
+    return lowered if lowered.startswith(_CASE_INSENSITIVE_PREFIXES) else address
 
 
 class AddressList:

@@ -35,6 +35,9 @@ WINDOW_LEVEL: dict[Window, tuple[int, int]] = {
 WINDOW_S: dict[Window, int] = {Window.H1: 3600, Window.H24: 86400, Window.D7: 7 * 86400,
                                Window.D30: 30 * 86400}
 
+_WIDTHS_S = tuple(width_s for width_s, _ in BUCKET_LEVELS)
+_KEPT = tuple(kept for _, kept in BUCKET_LEVELS)
+
 FIELDS = 7
 """Numbers per bucket."""
 _IN, _OUT = 1, 4  # offsets of the in / out triplets (count, usd, max) inside a bucket
@@ -92,23 +95,31 @@ class RollingWindows:
 
     def add(self, at_s: int, out: bool, usd_cents: int) -> None:
         offset = _OUT if out else _IN
-        usd_cents = min(usd_cents, USD_CENTS_MAX)
-        for level, (width_s, _) in zip(self.levels, BUCKET_LEVELS, strict=True):
-            at = _bucket_at(level, at_s // width_s) + offset
+        if usd_cents > USD_CENTS_MAX:
+            usd_cents = USD_CENTS_MAX
+        for level, width_s in zip(self.levels, _WIDTHS_S, strict=True):
+            index = at_s // width_s
+            end = len(level)
+            if end and level[end - FIELDS] == index:  # the newest bucket: the usual case
+                at = end - FIELDS + offset
+            else:
+                at = _bucket_at(level, index) + offset
             level[at] += 1
-            level[at + 1] = min(level[at + 1] + usd_cents, USD_CENTS_MAX)
+            total = level[at + 1] + usd_cents
+            level[at + 1] = total if total < USD_CENTS_MAX else USD_CENTS_MAX
             if usd_cents > level[at + 2]:
                 level[at + 2] = usd_cents
 
     def expire(self, now_s: int) -> None:
         """Drop buckets that no window ending at ``now_s`` or later can include."""
-        for level, (width_s, kept) in zip(self.levels, BUCKET_LEVELS, strict=True):
+        for level, width_s, kept in zip(self.levels, _WIDTHS_S, _KEPT, strict=True):
             oldest_kept = now_s // width_s - kept + 1
+            if not level or level[0] >= oldest_kept:
+                continue  # the usual case: nothing to drop
             drop = 0
             while drop < len(level) and level[drop] < oldest_kept:
                 drop += FIELDS
-            if drop:
-                del level[:drop]
+            del level[:drop]
 
     def totals(self, window: Window, now_s: int) -> WindowTotals:
         level_no, buckets = WINDOW_LEVEL[window]

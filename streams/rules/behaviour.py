@@ -11,7 +11,7 @@ from schemas.rule_configs import (
     RapidInOutConfig,
     SpikeConfig,
 )
-from streams.money import setting_cents, to_usd
+from streams.money import setting_cents, setting_ratio, to_usd
 from streams.rules.context import Check, Finding
 
 DAY_S = 86400
@@ -93,9 +93,12 @@ def declared_volume_exceeded(check: Check, config: DeclaredProfileConfig) -> Fin
     if declared is None:
         return None
     volume = check.totals(Window.D30).usd_cents
-    limit = max(declared * config.multiplier, Decimal(setting_cents(config.min_volume_usd)))
-    if volume <= limit:
+    if volume <= setting_cents(config.min_volume_usd):
         return None
+    numerator, denominator = setting_ratio(config.multiplier)
+    if volume * denominator <= declared * numerator:  # volume <= declared x multiplier
+        return None
+    limit = max(declared * config.multiplier, Decimal(setting_cents(config.min_volume_usd)))
     return Finding(
         rule_id="declared_volume_exceeded",
         severity=config.severity,
@@ -118,9 +121,10 @@ def volume_spike(check: Check, config: SpikeConfig) -> Finding | None:
     trailing = check.totals(Window.D30).usd_cents - day
     if trailing <= 0:
         return None
-    mean = Decimal(trailing) / TRAILING_DAYS
-    if day <= mean * config.multiplier:
+    numerator, denominator = setting_ratio(config.multiplier)
+    if day * TRAILING_DAYS * denominator <= trailing * numerator:  # day <= mean x multiplier
         return None
+    mean = Decimal(trailing) / TRAILING_DAYS
     return Finding(
         rule_id="volume_spike",
         severity=config.severity,

@@ -2,13 +2,14 @@
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import cast
 
 from schemas.alerts import Severity
 from schemas.risk import RiskLevel
 from schemas.rules import Window
 from streams.intake import Transfer
 from streams.ruleset import CompiledRules, ThresholdsCents, TierLimitsCents
-from streams.state import CustomerState
+from streams.state import CustomerState, counterparty_key
 from streams.windows import WINDOW_S, WindowTotals
 
 
@@ -27,19 +28,14 @@ class Finding:
     """Recent transfers after this event time are added to the evidence."""
 
 
-def risk_level_of(state: CustomerState) -> RiskLevel:
-    """The customer's rated level; an unrated customer counts as low."""
-    return RiskLevel.LOW if state.risk_level == "unrated" else RiskLevel(state.risk_level)
-
-
 class Check:
     """One transfer, the customer's state after it, and the rules: the input of every rule.
 
     Window totals are computed at the transfer's event time, once per window and check.
     """
 
-    __slots__ = ("_totals", "limits", "previous_transfer_s", "rules", "state", "thresholds",
-                 "transfer")
+    __slots__ = ("_totals", "counterparty_key", "limits", "previous_transfer_s", "rules",
+                 "state", "thresholds", "transfer")
 
     def __init__(self, transfer: Transfer, state: CustomerState, rules: CompiledRules,
                  previous_transfer_s: int) -> None:
@@ -48,10 +44,17 @@ class Check:
         self.rules = rules
         self.previous_transfer_s = previous_transfer_s
         """Event time of the customer's newest transfer before this one; 0 if none."""
-        self.limits: TierLimitsCents = rules.limits[risk_level_of(state)][state.profile.kyc_tier]
+        # An unrated customer counts as low. ``RiskLevel`` is a ``StrEnum``, so the level as
+        # stored (a ``str``) finds its limits without building the enum for each event.
+        level = RiskLevel.LOW if state.risk_level == "unrated" else state.risk_level
+        self.limits: TierLimitsCents = rules.limits[cast(RiskLevel, level)][
+            state.profile.kyc_tier]
         self.thresholds: ThresholdsCents = rules.thresholds_for(
             state.profile.country_of_residence)
         self._totals: dict[Window, WindowTotals] = {}
+        address = transfer.cp_address
+        self.counterparty_key = counterparty_key(address) if address else None
+        """The counterparty's key in the state (``streams.state.counterparty_key``), if any."""
 
     def totals(self, window: Window) -> WindowTotals:
         totals = self._totals.get(window)

@@ -11,7 +11,7 @@ from schemas.rule_configs import (
 )
 from streams.money import to_usd
 from streams.rules.context import Check, Finding
-from streams.state import counterparty_key, distinct_since
+from streams.state import distinct_since
 
 MIXER = "mixer"
 UNHOSTED = "unhosted_wallet"
@@ -49,9 +49,10 @@ def fan_out(check: Check, config: FanConfig) -> Finding | None:
 
 def repeated_new_address(check: Check, config: RepeatedNewAddressConfig) -> Finding | None:
     transfer = check.transfer
-    if not transfer.out or not transfer.cp_address:
+    address, key = transfer.cp_address, check.counterparty_key
+    if not transfer.out or not address or key is None:
         return None
-    entry = check.state.counterparties_out.get(counterparty_key(transfer.cp_address))
+    entry = check.state.counterparties_out.get(key)
     if entry is None:
         return None
     first_seen_s, _, transfers = entry
@@ -65,7 +66,7 @@ def repeated_new_address(check: Check, config: RepeatedNewAddressConfig) -> Find
         observed_value=Decimal(transfers),
         threshold=Decimal(config.min_transfers),
         measure="count_withdrawals_to_new_address",
-        matches={"address": transfer.cp_address},
+        matches={"address": address},
         evidence_since_s=first_seen_s - 1,
     )
 
