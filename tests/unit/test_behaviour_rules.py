@@ -176,6 +176,20 @@ def test_declared_volume_exceeded_thresholds(customer, declared, usd, limit):
         assert alert.evidence.aggregates["declared_monthly_usd"] == Decimal(declared)
 
 
+@pytest.mark.parametrize(("usd", "alerted"), [("5000.02", False), ("5000.03", True)])
+def test_declared_volume_with_a_fractional_multiplier(customer, customised, usd, alerted):
+    """2.5 x 2000.01 = 5000.025, compared exactly (in integers): 5000.03 is beyond it, 5000.02
+    is not. The floor is set to 0, so the multiple is the limit."""
+    rules = customised({"rules": {"declared_volume_exceeded": {
+        "multiplier": "2.5", "min_volume_usd": "0"}}})
+    c = customer(tier=3, rules=rules)
+    c.onboard(0 * H, "profile_updated", expected_monthly_volume_usd="2000.01")
+
+    alerts = c.transfer(H, usd)
+
+    assert c.ids(alerts) == ({"declared_volume_exceeded"} if alerted else set())
+
+
 def test_declared_volume_needs_a_declaration(customer):
     c = customer(tier=3)
 
@@ -228,6 +242,17 @@ def test_volume_spike_thresholds(customer, daily, today, threshold):
         assert alert.threshold == Decimal(threshold)
         assert alert.evidence.aggregates["trailing_daily_mean_usd"] == Decimal(daily)
         assert alert.window == "24h"
+
+
+@pytest.mark.parametrize(("today", "alerted"), [("13500.00", False), ("13500.01", True)])
+def test_volume_spike_with_a_fractional_multiplier(customer, customised, today, alerted):
+    """Mean 3000 a day, multiplier 4.5: 13500.00 is exactly 4.5 x, not beyond."""
+    c = customer(tier=3, rules=customised({"rules": {"volume_spike": {"multiplier": "4.5"}}}))
+    before = _baseline(c, "3000.00")
+
+    raised = c.send([(29 * D + 12 * H, today, "in")])
+
+    assert before + raised == [set()] * len(before) + [{"volume_spike"} if alerted else set()]
 
 
 def test_volume_spike_baseline_ends_30_days_back(customer):
