@@ -13,5 +13,6 @@ def test_benchmark_runs_and_prints_its_table(capsys):
                  "--rate", "500", "--latency-seconds", "3"]) == 0
     table = capsys.readouterr().out
     for row in ("baseline", "core alone", "worker (all rules", "event-to-alert latency",
-                "peak RSS", "RSS over the", "state per customer"):
+                "the worker's send of the alert", "plain consumer", "peak RSS", "RSS over the",
+                "state per customer"):
         assert row in table, table
