@@ -120,8 +120,8 @@ def _apply_onboarding(state: CustomerState, event: OnboardingEvent) -> None:
         profile.expected_monthly_usd_cents = to_cents(event.expected_monthly_volume_usd)
 
 
-def _record_transfer(state: CustomerState, check: Check, rules: CompiledRules) -> None:
-    transfer, thresholds = check.transfer, check.thresholds
+def _record_transfer(check: Check, rules: CompiledRules) -> None:
+    state, transfer, thresholds = check.state, check.transfer, check.thresholds
     at_s = transfer.at_s
     state.windows.add(at_s, transfer.out, transfer.usd_cents)
     if check.counterparty_key is not None:
@@ -189,7 +189,7 @@ def _apply_transfer(state: CustomerState, transfer: Transfer, rules: CompiledRul
     # computed lazily, so they include this transfer.
     check = Check(transfer, state, rules, previous_transfer_s=state.watermark_s)
     if counts_in_windows:
-        _record_transfer(state, check, rules)
+        _record_transfer(check, rules)
     alerts: list[Alert] = []
     alerted = state.alerted
     at_s = transfer.at_s

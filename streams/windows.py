@@ -68,11 +68,8 @@ Level: TypeAlias = "array[int]"
 
 def _bucket_at(level: Level, index: int) -> int:
     """Where the bucket with ``index`` starts, created in order if absent (late events insert
-    mid-level)."""
-    end = len(level)
-    if end and level[end - FIELDS] == index:
-        return end - FIELDS
-    position = end
+    mid-level). For an index that is not the newest bucket's: ``add`` takes that case first."""
+    position = len(level)
     while position and level[position - FIELDS] > index:
         position -= FIELDS
     if position and level[position - FIELDS] == index:
