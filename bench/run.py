@@ -249,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="the start of the latency run, measured apart")
     parser.add_argument("--timeout-s", type=float, default=1800.0)
     args = parser.parse_args(argv)
+    if not 0 <= args.warm_up_seconds < args.latency_seconds:
+        parser.error("--warm-up-seconds must be at least 0 and less than --latency-seconds")
 
     work = Path(tempfile.mkdtemp(prefix="amlstream-bench-"))
     broker = LocalBroker(port=free_port_pair(), data_dir=work / "broker")

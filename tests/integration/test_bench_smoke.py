@@ -31,3 +31,10 @@ def test_instruction_count_runs_and_prints_decode_and_apply(capsys):
     # were not told apart (the differences would be noise around zero).
     assert counts["decode"] > 1000 and counts["apply"] > 1000, table
     assert counts["total"] == counts["decode"] + counts["apply"], table
+
+
+def test_a_warm_up_as_long_as_the_latency_run_is_refused(capsys):
+    with pytest.raises(SystemExit) as refused:
+        main(["--latency-seconds", "2", "--warm-up-seconds", "2"])
+    assert refused.value.code == 2
+    assert "--warm-up-seconds must be" in capsys.readouterr().err
