@@ -67,8 +67,8 @@ Level: TypeAlias = "array[int]"
 
 
 def _bucket_at(level: Level, index: int) -> int:
-    """Where the bucket with ``index`` starts, created in order if absent (late events insert
-    mid-level). For an index that is not the newest bucket's: ``add`` takes that case first."""
+    """Where the bucket with ``index`` starts, created in order if absent: for a late event,
+    older than the newest bucket (``add`` takes the newest, and a new newest, itself)."""
     position = len(level)
     while position and level[position - FIELDS] > index:
         position -= FIELDS
@@ -97,9 +97,13 @@ class RollingWindows:
         for level, width_s in zip(self.levels, _WIDTHS_S, strict=True):
             index = at_s // width_s
             end = len(level)
-            if end and level[end - FIELDS] == index:  # the newest bucket: the usual case
+            newest = level[end - FIELDS] if end else -1
+            if newest == index:  # the newest bucket
                 at = end - FIELDS + offset
-            else:
+            elif newest < index:  # a new newest bucket (most events of most customers)
+                level.extend((index, 0, 0, 0, 0, 0, 0))
+                at = end + offset
+            else:  # a late event
                 at = _bucket_at(level, index) + offset
             level[at] += 1
             total = level[at + 1] + usd_cents
