@@ -2,6 +2,7 @@
 
 import csv
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 
@@ -96,6 +97,11 @@ class JurisdictionLists:
 
     black: frozenset[str]
     grey: frozenset[str]
+
+    @cached_property
+    def listed(self) -> frozenset[str]:
+        """Every code on either list."""
+        return self.black | self.grey
 
     def list_of(self, country: str | None) -> str | None:
         if country is None:

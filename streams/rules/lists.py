@@ -10,17 +10,15 @@ def high_risk_jurisdiction(check: Check, config: JurisdictionConfig) -> Finding 
     """The customer's residence or nationality, or the counterparty's country, is FATF-listed."""
     lists = check.rules.jurisdictions
     profile = check.state.profile
+    countries = (check.transfer.cp_country, profile.country_of_residence, profile.nationality)
+    if lists.listed.isdisjoint(countries):
+        return None  # the usual case, in one set operation
     hits: dict[str, str] = {}
-    for whose, country in (
-        ("counterparty", check.transfer.cp_country),
-        ("residence", profile.country_of_residence),
-        ("nationality", profile.nationality),
-    ):
+    for whose, country in zip(("counterparty", "residence", "nationality"), countries,
+                              strict=True):
         listed = lists.list_of(country)
         if listed is not None:
             hits[f"{whose}_country"] = f"{country} (FATF {listed} list)"
-    if not hits:
-        return None
     black = any("black" in hit for hit in hits.values())
     severity: Severity = config.black_list_severity if black else config.grey_list_severity
     amount = to_usd(check.transfer.usd_cents)
