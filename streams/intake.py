@@ -98,9 +98,9 @@ def to_transfer(event: TransactionEvent, rules: CompiledRules) -> Transfer:
         out=event.direction == "out",
         usd_cents=to_cents(usd),
         asset=event.asset,
-        channel=event.channel.value,
+        channel=event.channel,  # a StrEnum is its str value (``.value`` costs a call)
         cp_address=cp.address,
-        cp_type=cp.type.value,
+        cp_type=cp.type,
         cp_country=cp.country,
     )
 
