@@ -78,16 +78,17 @@ class InputAligner:
             return True if highwater == 0 else None
         return received >= highwater
 
-    def _alone_can_go(self, held: Held, partition: int, now_s: float) -> bool:
-        other = (self.other[held.topic], partition)
+    def _alone_can_go(self, held: Held, other: TopicPartition, other_caught_up: bool | None,
+                      now_s: float) -> bool:
+        """Whether the head ``held`` goes while ``other`` (not caught up, or not known to
+        be) has nothing waiting."""
         if self.seen_time_s.get(other, float("-inf")) >= held.occurred_at_s:
             return True
         if self.size > self.max_held:
             return True
-        caught_up = self._caught_up(other)
-        if caught_up is None:
+        if other_caught_up is None:
             return now_s - held.arrived_s >= self.max_hold_s
-        return caught_up
+        return False
 
     def _release_partition(self, partition: int, queues: dict[str, deque[Held]],
                            now_s: float, out: list[Held]) -> None:
@@ -97,7 +98,16 @@ class InputAligner:
                 queue = first if first[0].occurred_at_s <= second[0].occurred_at_s else second
             else:
                 queue = first or second
-                if not self._alone_can_go(queue[0], partition, now_s):
+                other = (self.other[queue[0].topic], partition)
+                caught_up = self._caught_up(other)
+                if caught_up:
+                    # Nothing older can come from the other partition now: all of this one
+                    # goes (the usual case; checked once, not for every event).
+                    out.extend(queue)
+                    self.size -= len(queue)
+                    queue.clear()
+                    return
+                if not self._alone_can_go(queue[0], other, caught_up, now_s):
                     return
             out.append(queue.popleft())
             self.size -= 1
