@@ -124,7 +124,7 @@ class RollingWindows:
 
     def totals(self, window: Window, now_s: int) -> WindowTotals:
         level_no, buckets = WINDOW_LEVEL[window]
-        newest = now_s // BUCKET_LEVELS[level_no][0]
+        newest = now_s // _WIDTHS_S[level_no]
         level = self.levels[level_no]
         indexes = level[::FIELDS]
         low = bisect_left(indexes, newest - buckets + 1)
