@@ -1,14 +1,29 @@
 """Inbound events: what upstream systems publish to the onboarding and transactions topics.
 
 Both are keyed by ``customer_id`` on the wire (the Kafka message key must equal it).
+
+
+Where a lenient reading would change an event's meaning, the wire types are strict: a time
+only as an ISO-8601 string (a JSON number would be read as seconds since 1970), an amount only
+as a decimal string (``schemas.money``), a flag only as ``true``/``false`` (not ``"true"`` or
+``1``), a KYC tier only as a JSON integer.
 """
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+)
 
-from schemas.money import NonNegativeAmount, PositiveAmount
+from schemas.money import WireNonNegativeAmount, WirePositiveAmount, json_kind
 
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True)]
 CountryCode = Annotated[
@@ -20,6 +35,17 @@ AssetCode = Annotated[
 ]
 
 
+def _time_string_only(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError(f"times must be ISO-8601 strings with a timezone such as "
+                         f"\"2026-11-21T10:00:00Z\", not {json_kind(value)}")
+    return value
+
+
+EventTime = Annotated[AwareDatetime, BeforeValidator(_time_string_only)]
+"""An ISO-8601 string with a timezone offset; nothing else."""
+
+
 class _Inbound(BaseModel):
     """Inbound models ignore fields they do not know, so producers can add fields first."""
 
@@ -28,7 +54,7 @@ class _Inbound(BaseModel):
     schema_version: Literal[1] = Field(1, description="Version of this event format.")
     event_id: Identifier = Field(description="Unique id of the event, set by the producer.")
     customer_id: Identifier = Field(description="The customer; also the Kafka message key.")
-    occurred_at: AwareDatetime = Field(
+    occurred_at: EventTime = Field(
         description="When it happened (event time), ISO-8601 with a timezone offset."
     )
 
@@ -69,8 +95,8 @@ class TransactionEvent(_Inbound):
 
     direction: Direction
     asset: AssetCode = Field(description="Asset ticker, e.g. BTC, ETH, USDT, USD, EUR.")
-    amount: PositiveAmount = Field(description="Amount in units of the asset, decimal string.")
-    amount_usd: NonNegativeAmount | None = Field(
+    amount: WirePositiveAmount = Field(description="Amount in units of the asset, decimal string.")
+    amount_usd: WireNonNegativeAmount | None = Field(
         None,
         description="USD value at the time; when absent, converted with the price table.",
     )
@@ -93,13 +119,14 @@ class OnboardingEvent(_Inbound):
     """A change in who the customer is. Absent (null) fields leave the profile as it was."""
 
     type: OnboardingType
-    kyc_tier: Annotated[int, Field(ge=0, le=3)] | None = Field(
+    kyc_tier: Annotated[StrictInt, Field(ge=0, le=3)] | None = Field(
         None, description="KYC tier 0 (none) to 3 (enhanced); limits are set per tier."
     )
     country_of_residence: CountryCode | None = None
     nationality: CountryCode | None = None
-    pep: bool | None = Field(None, description="Politically exposed person.")
-    sanctions_hit: bool | None = Field(None, description="Sanctions-screening hit on the person.")
-    expected_monthly_volume_usd: NonNegativeAmount | None = Field(
+    pep: StrictBool | None = Field(None, description="Politically exposed person.")
+    sanctions_hit: StrictBool | None = Field(
+        None, description="Sanctions-screening hit on the person.")
+    expected_monthly_volume_usd: WireNonNegativeAmount | None = Field(
         None, description="Declared expected monthly volume in USD."
     )

@@ -84,9 +84,11 @@ def test_json_that_is_not_an_object_is_a_schema_violation(rules, raw):
 
 
 @pytest.mark.parametrize(
-    "amount", [b"1" + b"0" * 30, b"NaN", b"Infinity", b"-Infinity", b"1e30", b"12.5"])
+    "amount", [b"1" + b"0" * 30, b"NaN", b"Infinity", b"-Infinity", b"1e30", b"12.5", b"10",
+               b"true", b"null"])
 def test_amounts_as_bare_json_numbers(rules, payload, amount):
-    """Big integers, JSON floats and the NaN/Infinity tokens are all schema violations."""
+    """Integers (exact or not), JSON floats, the NaN/Infinity tokens, booleans and null are
+    all schema violations: an amount is a decimal string, nothing else."""
     raw = _raw(payload).replace(b'"amount":"100"', b'"amount":' + amount)
     assert amount in raw
 
@@ -152,9 +154,9 @@ def test_a_valid_transaction_becomes_a_transfer(rules, payload):
 @pytest.mark.parametrize(
     ("changes", "cents"),
     [
-        ({"amount": "1e15", "amount_usd": REMOVE, "asset": "USD"}, 100_000_000_000_000_000),
+        ({"amount": "1000000000000000", "amount_usd": REMOVE, "asset": "USD"},
+         100_000_000_000_000_000),
         ({"amount": "10", "amount_usd": "0"}, 0),
-        ({"amount": 10, "amount_usd": 10}, 1000),  # JSON integers are exact
         ({"amount_usd": "0.005"}, 0),
         ({"amount_usd": "0.015"}, 2),
         ({"amount_usd": "0.025"}, 2),
@@ -222,3 +224,52 @@ def test_invalid_onboarding_is_a_schema_violation(changes, field):
 
     assert caught.value.kind is ErrorKind.SCHEMA_VIOLATION
     assert any(reason.startswith(field) for reason in caught.value.reasons)
+
+
+@pytest.mark.parametrize("amount", ["1e3", "-5", "+5", " 5", "5 ", "5.", ".5", "0x10", "NaN",
+                                    "Infinity", "1_000"])
+def test_amount_strings_are_plain_decimals(rules, payload, amount):
+    with pytest.raises(Rejected) as caught:
+        decode_transfer(KEY, _raw(payload, amount=amount), rules)
+
+    assert caught.value.kind is ErrorKind.SCHEMA_VIOLATION
+    assert caught.value.reasons[0].startswith("amount: ")
+
+
+@pytest.mark.parametrize("occurred_at", [1_764_000_000, 1_764_000_000.5, True, None,
+                                         {"seconds": 1}])
+def test_event_times_are_strings_only(rules, payload, occurred_at):
+    """A JSON number would be read as seconds since 1970: it is refused, not guessed."""
+    with pytest.raises(Rejected) as caught:
+        decode_transfer(KEY, _raw(payload, occurred_at=occurred_at), rules)
+
+    assert caught.value.kind is ErrorKind.SCHEMA_VIOLATION
+    assert caught.value.reasons[0].startswith("occurred_at: ")
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("pep", "true"), ("pep", 1), ("pep", 0), ("sanctions_hit", "false"),
+    ("sanctions_hit", 1.0), ("kyc_tier", "2"), ("kyc_tier", 2.0), ("kyc_tier", True),
+    ("expected_monthly_volume_usd", 5000), ("expected_monthly_volume_usd", "5e3"),
+])
+def test_onboarding_flags_tiers_and_amounts_are_strict(field, value):
+    raw = orjson.dumps({"event_id": "o-1", "customer_id": "c1", "type": "profile_updated",
+                        "occurred_at": "2026-03-02T09:00:00Z", field: value})
+
+    with pytest.raises(Rejected) as caught:
+        decode_onboarding(b"c1", raw)
+
+    assert caught.value.kind is ErrorKind.SCHEMA_VIOLATION
+    assert caught.value.reasons[0].startswith(f"{field}: ")
+
+
+def test_strict_onboarding_values_in_their_own_types_are_taken():
+    raw = orjson.dumps({"event_id": "o-1", "customer_id": "c1", "type": "profile_updated",
+                        "occurred_at": "2026-03-02T09:00:00Z", "pep": True,
+                        "sanctions_hit": False, "kyc_tier": 2,
+                        "expected_monthly_volume_usd": "5000.50"})
+
+    event = decode_onboarding(b"c1", raw)
+
+    assert (event.pep, event.sanctions_hit, event.kyc_tier) == (True, False, 2)
+    assert str(event.expected_monthly_volume_usd) == "5000.50"
