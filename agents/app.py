@@ -9,10 +9,11 @@ from typing import Any, cast
 import faust
 from faust.types import TP
 
-from agents import gc_policy, metrics, rules_feed
-from agents.fast_path import BatchApp, BatchConductor, InputBatch
-from agents.ordering import InputAligner
-from agents.pipeline import BatchProcessor
+from agents import gc_policy, metrics, rules_feed, shutdown
+from agents.checkpoint import Checkpointer
+from agents.fast_path import BatchApp, BatchConductor, BatchConsumer, InputBatch
+from agents.ordering import InputAligner, TopicPartition
+from agents.pipeline import BatchProcessor, Bounds
 from agents.settings import Settings
 from agents.state_table import StateTable
 from streams.ruleset import CompiledRules, load_rules
@@ -112,6 +113,37 @@ def _committed_of(app: faust.App) -> Callable[[str, int], int | None]:
     return committed
 
 
+def _bounds_of(app: faust.App) -> Bounds:
+    """Where reading each topic partition started (the group's committed offset, else the
+    earliest) and where it ends now (a request to the broker)."""
+    committed = _committed_of(app)
+
+    async def bounds(tps: list[TopicPartition]) -> dict[TopicPartition, tuple[int, int]]:
+        partitions = [TP(topic, partition) for topic, partition in tps]
+        ends = await app.consumer.highwaters(*partitions)
+        starts: dict[TP, int] = {}
+        for tp in partitions:
+            offset = committed(tp.topic, tp.partition)
+            if offset is not None:
+                starts[tp] = offset
+        uncommitted = [tp for tp in partitions if tp not in starts]
+        if uncommitted:
+            starts.update(await app.consumer.earliest_offsets(*uncommitted))
+        return {(tp.topic, tp.partition): (starts[tp], ends[tp]) for tp in partitions}
+    return bounds
+
+
+def _fetch_pauser(app: faust.App, hold: bool) -> Any:
+    def apply(tps: set[TopicPartition]) -> None:
+        consumer = cast(BatchConsumer, app.consumer)
+        partitions = {TP(topic, partition) for topic, partition in tps}
+        if hold:
+            consumer.hold_back(partitions)
+        else:
+            consumer.release_hold(partitions)
+    return apply
+
+
 def _highwater_of(app: faust.App) -> Callable[[str, int], int | None]:
     def highwater(topic: str, partition: int) -> int | None:
         try:  # as of the consumer's last fetch response; no request to the broker
@@ -158,15 +190,19 @@ def create_app(settings: Settings, rules: CompiledRules | None = None) -> AmlApp
     state = StateTable(table, _bulk_sender(app, table.changelog_topic.get_topic_name()),
                        max_cached=settings.state_cache_customers)
     aligner = InputAligner((settings.onboarding_topic, settings.transactions_topic),
-                           highwater=_highwater_of(app), committed=_committed_of(app),
-                           max_hold_s=settings.ordering_max_hold_s)
+                           highwater=_highwater_of(app),
+                           max_held=settings.ordering_max_held_per_partition)
+    checkpoint = Checkpointer(state, ack=lambda message: message.ack(app.consumer),
+                              interval_s=settings.state_flush_interval_s, max_dirty=20_000)
     processor = BatchProcessor(rules, state, (settings.onboarding_topic,
                                               settings.transactions_topic), aligner,
                                send_alert=_sender(app, settings.alerts_topic),
                                send_dead_letter=_sender(app, settings.dead_letter_topic),
                                send_risk_change=_sender(app, settings.risk_topic),
-                               ack=lambda message: message.ack(app.consumer),
-                               flush_interval_s=settings.state_flush_interval_s)
+                               checkpoint=checkpoint, bounds=_bounds_of(app),
+                               pause=_fetch_pauser(app, hold=True),
+                               resume=_fetch_pauser(app, hold=False),
+                               max_original_bytes=settings.dead_letter_max_original_bytes)
     metrics.RULE_SET.labels(rules.version).set(1)
 
     async def process_or_stop(messages: Any) -> None:
@@ -177,6 +213,7 @@ def create_app(settings: Settings, rules: CompiledRules | None = None) -> AmlApp
             # restarting only this agent would stall commits behind them. Stop the worker:
             # a restarted worker re-reads from the committed offsets and loses nothing.
             log.critical("batch failed, stopping the worker: %r", exc)
+            shutdown.arm(settings.shutdown_timeout_s, f"fatal {type(exc).__name__}")
             await app.crash(exc)
             raise
 

@@ -6,15 +6,18 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from agents import cli_rules
 from agents.settings import Settings
 
 
 def _worker(args: argparse.Namespace) -> int:
+    import signal
+
     from faust.worker import Worker
 
-    from agents import gc_policy, metrics
+    from agents import gc_policy, metrics, shutdown
     from agents.app import create_app
     from agents.rules_feed import read_latest
     from agents.topics import ensure_topics
@@ -28,7 +31,22 @@ def _worker(args: argparse.Namespace) -> int:
     gc_policy.tune()
     print(f"amlstream worker: rule set {aml.rules.version}, metrics on "
           f"http://127.0.0.1:{settings.metrics_port}/metrics", file=sys.stderr, flush=True)
-    worker = Worker(aml.faust, loglevel=settings.log_level, quiet=True)
+    class BoundedWorker(Worker):  # type: ignore[misc]
+        """Faust's worker, whose stop on a signal is bounded (``agents.shutdown``)."""
+
+        def install_signal_handlers(self) -> None:
+            super().install_signal_handlers()
+            for sig, graceful in ((signal.SIGTERM, self._on_sigterm),
+                                  (signal.SIGINT, self._on_sigint)):
+                self.loop.add_signal_handler(sig, _bounded(graceful, sig))
+
+    def _bounded(graceful: Any, sig: signal.Signals) -> Any:
+        def handle() -> None:
+            shutdown.arm(settings.shutdown_timeout_s, sig.name)
+            graceful()
+        return handle
+
+    worker = BoundedWorker(aml.faust, loglevel=settings.log_level, quiet=True)
     # Faust's terminal spinner, at log levels above INFO, sets the root logger to DEBUG so that
     # every debug call (aiokafka logs one per record sent) builds a record it then drops:
     # ~5% of the worker's CPU. A service has no terminal to spin on.

@@ -92,6 +92,17 @@ class BatchConductor(Conductor):
 
 
 class BatchConsumer(faust_aiokafka.Consumer):
+    held_back: frozenset[TP] = frozenset()
+    """Input partitions not fetched for now (``agents.ordering``: too far ahead of the other
+    input topic). Faust's own ``pause_partitions`` is not used: it takes them out of the
+    active set, and the drain loop then drops records of theirs already fetched."""
+
+    def hold_back(self, tps: set[TP]) -> None:
+        self.held_back = self.held_back | tps
+
+    def release_hold(self, tps: set[TP]) -> None:
+        self.held_back = self.held_back - tps
+
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return BatchConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
@@ -136,6 +147,8 @@ class BatchConsumer(faust_aiokafka.Consumer):
         reach the per-message path as usual."""
         if active_partitions is None:
             return await super()._getmany(active_partitions, timeout)
+        if self.held_back:
+            active_partitions = active_partitions - self.held_back
         own_writes = {tp for tp in self.assignment()
                       if tp not in active_partitions and self._is_changelog_tp(tp)}
         records = await super()._getmany(active_partitions | own_writes, timeout)

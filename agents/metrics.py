@@ -37,6 +37,13 @@ BATCH_SIZE = Histogram("amlstream_batch_events", "Events per processed batch.",
                        buckets=(1, 10, 50, 100, 500, 1000, 2000, 5000, 10000))
 EVENTS_HELD = Gauge("amlstream_events_held",
                     "Valid events waiting for the other input topic (event-time ordering).")
+INPUT_PARTITIONS_PAUSED = Gauge(
+    "amlstream_input_partitions_paused",
+    "Input topic partitions whose fetching is paused: too far ahead of the other input topic.")
+OUTPUTS_LOST = Counter(
+    "amlstream_outputs_lost_total",
+    "Outputs the broker refused for a reason of the record, whose replacing dead letter was "
+    "refused too (see the log); by kind.", ["kind"])
 CUSTOMERS_IN_STATE = Gauge("amlstream_customers_in_state",
                            "Customers in this worker's state store: RocksDB's estimate, which "
                            "may count a customer rewritten since its last compaction twice.")

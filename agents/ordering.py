@@ -1,27 +1,33 @@
-"""Apply a customer's onboarding and transaction events in event-time order.
+"""Apply a customer's onboarding and transaction events in event-time order, deterministically.
 
 Both input topics are keyed by customer and have the same partition count, so partition ``p``
 of each holds the same customers and is consumed by the same worker. But Kafka orders records
 only within one partition: the consumer may hand us a customer's deposit before the
 ``kyc_verified`` event that preceded it on the other topic, and the rules would then judge the
-deposit against the wrong profile. As in Kafka Streams' timestamp synchronisation, the two
-partitions ``p`` are merged by event time: while both have events waiting, the older head goes
-first; when only one has, its head waits until the other partition cannot still deliver
-anything older:
+deposit against the wrong profile. So the two partitions ``p`` are merged by event time:
 
-- it has delivered an event at least as recent (its event-time watermark passed), or
-- it is caught up: what we have received from it reaches its high-water mark as last reported
-  by the broker (one fetch response carries the marks of every partition on that broker).
+- while both have events waiting, the older head goes first (onboarding first on a tie);
+- when only one has, its head waits until the other partition is **caught up**: every record
+  it holds has been read, that is our position in it (the offset after the last record read,
+  decoded or dead-lettered alike) has reached its end offset. The end offset is learned from
+  the broker when the partition is first met after an assignment (``learn``), and afterwards
+  from each fetch response (``highwater``).
 
-While the other partition is known to be behind, the head waits for it, however long: its
-records are on their way. When its state is unknown (no mark yet, no position), the head waits
-at most ``max_hold_s``; more than ``max_held`` events waiting release the oldest (memory).
+Nothing here depends on time or on how records are split into fetches: the order is a
+function of the records and their offsets. For records already in the topics (a backlog, a
+replay) it is the merge of the two partitions by event time, whatever the machine's load; a
+record written to one topic only after the other topic's newer records were read and applied
+is applied when it arrives (as Kafka Streams does with ``max.task.idle.ms`` 0). So an idle
+input never holds the other: an idle partition is caught up.
+
+Memory is bounded by back-pressure, not by releasing out of order: a topic partition with more
+than ``max_held`` events waiting is reported in ``to_pause`` (the worker stops fetching it) and
+in ``to_resume`` once half of them have gone.
 
 Within one topic partition the offset order is kept (the replay check relies on it). Held
 events are not acknowledged, so their offsets are not committed until they are applied.
 """
 
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,104 +39,121 @@ TopicPartition = tuple[str, int]
 @dataclass(slots=True)
 class Held:
     occurred_at_s: float
-    arrived_s: float
     topic: str
     item: Any
 
 
 class InputAligner:
     def __init__(self, topics: tuple[str, str], highwater: Callable[[str, int], int | None],
-                 committed: Callable[[str, int], int | None], max_hold_s: float,
-                 max_held: int = 200_000, clock: Callable[[], float] = time.monotonic) -> None:
+                 max_held: int = 20_000) -> None:
         self.topics = topics
         self.other = {topics[0]: topics[1], topics[1]: topics[0]}
         self.highwater = highwater
-        self.committed = committed
-        self.max_hold_s = max_hold_s
+        """The end offset a topic partition had at the last fetch response, if any."""
         self.max_held = max_held
-        self.clock = clock
+        """Events waiting in one topic partition before its fetching is paused."""
         self.queues: dict[int, dict[str, deque[Held]]] = {}
         self.size = 0
-        self.seen_time_s: dict[TopicPartition, float] = {}
-        self.seen_next_offset: dict[TopicPartition, int] = {}
+        self.position: dict[TopicPartition, int] = {}
+        """The offset after the last record read from a topic partition (or, before any, where
+        reading started)."""
+        self.end: dict[TopicPartition, int] = {}
+        """The end offset learned when the topic partition was first met (``learn``)."""
+        self.paused: set[TopicPartition] = set()
+
+    def read(self, topic: str, partition: int, offset: int) -> None:
+        """A record was read (whether it decoded or not): the position moves past it."""
+        tp = (topic, partition)
+        if offset >= self.position.get(tp, 0):
+            self.position[tp] = offset + 1
 
     def add(self, topic: str, partition: int, offset: int, occurred_at_s: float,
             item: Any) -> None:
-        tp = (topic, partition)
-        if occurred_at_s > self.seen_time_s.get(tp, float("-inf")):
-            self.seen_time_s[tp] = occurred_at_s
-        self.seen_next_offset[tp] = max(offset + 1, self.seen_next_offset.get(tp, 0))
+        """A decoded event waits here until ``release`` lets it go."""
+        self.read(topic, partition, offset)
         queues = self.queues.get(partition)
         if queues is None:
             queues = self.queues[partition] = {name: deque() for name in self.topics}
-        queues[topic].append(Held(occurred_at_s, self.clock(), topic, item))
+        queues[topic].append(Held(occurred_at_s, topic, item))
         self.size += 1
 
-    def _caught_up(self, tp: TopicPartition) -> bool | None:
-        """True or False if known, None if the broker's mark or our position is unknown."""
-        highwater = self.highwater(*tp)
-        if highwater is None:
-            return None
-        received = self.seen_next_offset.get(tp)
-        if received is None:
-            received = self.committed(*tp)
-        if received is None:
-            return True if highwater == 0 else None
-        return received >= highwater
+    def unlearned(self) -> list[TopicPartition]:
+        """Topic partitions (both topics of each partition met) whose end is not known yet."""
+        return [(topic, partition) for partition in self.queues for topic in self.topics
+                if (topic, partition) not in self.end]
 
-    def _alone_can_go(self, held: Held, other: TopicPartition, other_caught_up: bool | None,
-                      now_s: float) -> bool:
-        """Whether the head ``held`` goes while ``other`` (not caught up, or not known to
-        be) has nothing waiting."""
-        if self.seen_time_s.get(other, float("-inf")) >= held.occurred_at_s:
-            return True
-        if self.size > self.max_held:
-            return True
-        if other_caught_up is None:
-            return now_s - held.arrived_s >= self.max_hold_s
-        return False
+    def learn(self, topic: str, partition: int, start: int, end: int) -> None:
+        """The broker's word on a topic partition when first met: reading started at ``start``
+        (the committed offset, or the earliest), and it then ended at ``end``."""
+        tp = (topic, partition)
+        self.end[tp] = end
+        if tp not in self.position:
+            self.position[tp] = start
+
+    def caught_up(self, tp: TopicPartition) -> bool:
+        end = self.end.get(tp)
+        if end is None:
+            return False  # not learned yet: it may hold anything
+        highwater = self.highwater(*tp)
+        if highwater is not None and highwater > end:
+            end = highwater
+        return self.position.get(tp, 0) >= end
 
     def _release_partition(self, partition: int, queues: dict[str, deque[Held]],
-                           now_s: float, out: list[Held]) -> None:
+                           out: list[Held]) -> None:
         first, second = (queues[name] for name in self.topics)
-        while first or second:
-            if first and second:
-                queue = first if first[0].occurred_at_s <= second[0].occurred_at_s else second
-            else:
-                queue = first or second
-                other = (self.other[queue[0].topic], partition)
-                caught_up = self._caught_up(other)
-                if caught_up:
-                    # Nothing older can come from the other partition now: all of this one
-                    # goes (the usual case; checked once, not for every event).
-                    out.extend(queue)
-                    self.size -= len(queue)
-                    queue.clear()
-                    return
-                if not self._alone_can_go(queue[0], other, caught_up, now_s):
-                    return
+        if not ((first or second) and all((name, partition) in self.end
+                                           for name in self.topics)):
+            return
+        while first and second:
+            queue = first if first[0].occurred_at_s <= second[0].occurred_at_s else second
             out.append(queue.popleft())
             self.size -= 1
+        alone = first or second
+        if alone and self.caught_up((self.other[alone[0].topic], partition)):
+            # Nothing can come from the other partition now: all of this one goes.
+            out.extend(alone)
+            self.size -= len(alone)
+            alone.clear()
 
     def release(self) -> list[Any]:
         """Items that can be applied now, partition by partition, each in merged order.
 
         Only the order within a partition matters: it holds every event of its customers."""
-        now_s = self.clock()
         released: list[Held] = []
         for partition, queues in self.queues.items():
-            self._release_partition(partition, queues, now_s, released)
+            self._release_partition(partition, queues, released)
         return [held.item for held in released]
 
-    def drop(self, partitions: set[int]) -> None:
-        """Forget the held events and progress of these partition numbers (both topics)."""
+    def to_pause(self) -> set[TopicPartition]:
+        """Topic partitions holding more than ``max_held`` events, not paused yet (they are
+        counted as paused from now)."""
+        over = {(topic, partition) for partition, queues in self.queues.items()
+                for topic, queue in queues.items() if len(queue) > self.max_held}
+        over -= self.paused
+        self.paused |= over
+        return over
+
+    def to_resume(self) -> set[TopicPartition]:
+        """Paused topic partitions down to half of ``max_held`` (counted as resumed)."""
+        drained = {tp for tp in self.paused
+                   if len(self.queues[tp[1]][tp[0]]) <= self.max_held // 2}
+        self.paused -= drained
+        return drained
+
+    def drop(self, partitions: set[int]) -> set[TopicPartition]:
+        """Forget the held events and positions of these partition numbers (both topics);
+        return the topic partitions that were paused among them."""
         for partition in partitions:
             queues = self.queues.pop(partition, None)
             if queues is not None:
                 self.size -= sum(len(queue) for queue in queues.values())
             for topic in self.topics:
-                self.seen_time_s.pop((topic, partition), None)
-                self.seen_next_offset.pop((topic, partition), None)
+                self.position.pop((topic, partition), None)
+                self.end.pop((topic, partition), None)
+        dropped = {tp for tp in self.paused if tp[1] in partitions}
+        self.paused -= dropped
+        return dropped
 
     def __len__(self) -> int:
         return self.size

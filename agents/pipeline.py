@@ -1,16 +1,25 @@
-"""One batch of input events: decode, apply the core, persist state, publish, count.
+"""One batch of input events: decode, order, apply, publish, count; the checkpoint makes it
+durable (``agents.checkpoint``).
 
-Order matters for at-least-once delivery. Each batch's alerts, risk changes and dead letters
-are sent at once. Every ``flush_interval_s`` a flush takes a cut: the outputs sent so far, a
-snapshot of every customer changed since the last cut (encoded there and then), and the events
-applied so far. In the background, while the next batches are processed, it awaits the outputs
-until the broker has them, then writes the snapshot (store and changelog, awaited), and only
-then acknowledges the events: an offset is never committed ahead of the effects of its event,
-and an alert is never behind the state that records it was raised. One flush writes at a time.
+Every record read ends processed or dead-lettered; nothing an input holds can stop the
+worker:
+
+- a record that does not decode is a dead letter (its original bytes bounded: see
+  ``dead_letter``) and still moves its partition's position (``agents.ordering``);
+- an event the core fails on (a bug) is a dead letter (``processing_error``), and its
+  customer's state is rebuilt as it was before the event (``_restore``);
+- an output the broker refuses for a reason of that record (``RECORD_REJECTIONS``: its size,
+  its timestamp) is replaced by a small dead letter of the input that produced it
+  (``output_rejected``); if even that is refused, it is logged and counted in
+  ``amlstream_outputs_lost_total`` and the worker goes on;
+- any other send failure (broker unreachable past the producer's retries and timeout, not
+  authorised) fails the checkpoint, which stops the worker: a restarted worker re-reads from
+  the committed offsets and loses nothing.
 """
 
 import asyncio
 import base64
+import hashlib
 import logging
 import time
 from collections import Counter
@@ -19,13 +28,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from aiokafka.errors import (
+    InvalidTimestampError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+)
+
 from agents import metrics
-from agents.ordering import InputAligner
-from agents.state_table import Snapshot
-from schemas.alerts import Alert
+from agents.checkpoint import Checkpointer
+from agents.ordering import InputAligner, TopicPartition
 from schemas.dead_letters import DeadLetter, ErrorKind
 from schemas.events import OnboardingEvent
-from schemas.risk import RiskChange
 from streams.engine import apply
 from streams.intake import Rejected, Transfer, decode_onboarding, decode_transfer
 from streams.ruleset import CompiledRules
@@ -34,40 +48,80 @@ log = logging.getLogger(__name__)
 
 Send = Callable[[bytes | None, bytes], Awaitable[Awaitable[Any]]]
 """Start sending (key, value) to a topic; the returned awaitable resolves once delivered."""
+Bounds = Callable[[list[TopicPartition]], Awaitable[dict[TopicPartition, tuple[int, int]]]]
+"""(start, end) offsets of topic partitions, from the broker (``InputAligner.learn``)."""
+
+RECORD_REJECTIONS = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError,
+                     InvalidTimestampError)
+"""Send failures caused by the record itself: the same record would fail again."""
+KEY_MAX_CHARS = 1024
+REASON_MAX_CHARS = 500
+REJECTED_OUTPUT_ORIGINAL_BYTES = 4096
+"""Original bytes kept in the dead letter that replaces a refused output."""
+BOUNDS_RETRY_S = 1.0
+
+
+@dataclass(slots=True)
+class Output:
+    kind: str
+    """alert, risk change or dead letter."""
+    send: Send
+    key: bytes | None
+    value: bytes
+    source: Any
+    """The input message it came from."""
 
 
 @dataclass
 class BatchOutcome:
-    alerts: list[Alert] = field(default_factory=list)
-    dead_letters: list[DeadLetter] = field(default_factory=list)
-    risk_changes: list[RiskChange] = field(default_factory=list)
+    outputs: list[Output] = field(default_factory=list)
+    alerts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    dead_letters: Counter[str] = field(default_factory=Counter)
+    risk_changes: Counter[str] = field(default_factory=Counter)
     consumed: Counter[tuple[str, str]] = field(default_factory=Counter)
     """(topic, outcome) -> events; counted here and added to the metrics once per batch."""
     replayed: Counter[str] = field(default_factory=Counter)
     late: int = 0
 
 
-def dead_letter(message: Any, rejected: Rejected) -> DeadLetter:
+def dead_letter(message: Any, kind: ErrorKind, reasons: list[str],
+                max_original_bytes: int) -> DeadLetter:
+    """The dead letter of ``message``: the original value whole up to ``max_original_bytes``,
+    else its first bytes with its size and SHA-256; the key text bounded too."""
+    value: bytes = message.value or b""
     key = message.key
+    key_text = None if key is None else bytes(key).decode("utf-8", "replace")
     return DeadLetter(
         source_topic=message.topic,
         partition=message.partition,
         offset=message.offset,
-        key=None if key is None else bytes(key).decode("utf-8", "replace"),
-        original_b64=base64.b64encode(message.value or b"").decode("ascii"),
-        error_kind=rejected.kind,
-        reasons=rejected.reasons,
+        key=None if key_text is None else key_text[:KEY_MAX_CHARS],
+        key_truncated=key_text is not None and len(key_text) > KEY_MAX_CHARS,
+        original_b64=base64.b64encode(value[:max_original_bytes]).decode("ascii"),
+        original_size=len(value),
+        original_sha256=hashlib.sha256(value).hexdigest(),
+        truncated=len(value) > max_original_bytes,
+        error_kind=kind,
+        reasons=[reason[:REASON_MAX_CHARS] for reason in reasons] or ["(no reason given)"],
         received_at=datetime.now(UTC),
     )
 
 
+def _dead_letter_key(message: Any) -> bytes | None:
+    """The dead letter's own message key: the input's, unless it is too long to be a key."""
+    key = message.key
+    return None if key is None or len(key) > KEY_MAX_CHARS else bytes(key)
+
+
 class BatchProcessor:
-    """Decode, order (``agents.ordering``), apply, persist, publish, acknowledge."""
+    """Decode, order (``agents.ordering``), apply, publish; ``checkpoint`` makes it durable."""
 
     def __init__(self, rules: CompiledRules, state: Any, topics: tuple[str, str],
                  aligner: InputAligner, send_alert: Send, send_dead_letter: Send,
-                 send_risk_change: Send, ack: Callable[[Any], Any],
-                 flush_interval_s: float = 0.5, max_dirty: int = 20_000) -> None:
+                 send_risk_change: Send, checkpoint: Checkpointer, bounds: Bounds,
+                 pause: Callable[[set[TopicPartition]], None],
+                 resume: Callable[[set[TopicPartition]], None],
+                 max_original_bytes: int = 512 * 1024) -> None:
         self.rules = rules
         self.state = state
         self.onboarding_topic = topics[0]
@@ -75,17 +129,12 @@ class BatchProcessor:
         self.send_alert = send_alert
         self.send_dead_letter = send_dead_letter
         self.send_risk_change = send_risk_change
-        self.ack = ack
-        """Release a message's offset for commit (its one reference: ``agents.fast_path``)."""
-        self.flush_interval_s = flush_interval_s
-        self.max_dirty = max_dirty
-        self._applied: list[Any] = []
-        """Events applied (or dead-lettered) since the last flush: acknowledged by the flush."""
-        self._in_flight: list[Awaitable[Any]] = []
-        """Alerts, risk changes and dead letters sent but not yet acknowledged by the broker."""
-        self._flushed_at = time.monotonic()
-        self._writer: asyncio.Future[None] | None = None
-        """The flush writing in the background, if any (see the module docstring)."""
+        self.checkpoint = checkpoint
+        self.bounds = bounds
+        self.pause = pause
+        self.resume = resume
+        self.max_original_bytes = max_original_bytes
+        self._bounds_retry_at = 0.0
         self._lock = asyncio.Lock()
 
     def _decode(self, message: Any) -> Transfer | OnboardingEvent:
@@ -93,22 +142,47 @@ class BatchProcessor:
             return decode_onboarding(message.key, message.value)
         return decode_transfer(message.key, message.value, self.rules)
 
-    def admit(self, messages: Sequence[Any], outcome: BatchOutcome) -> None:
-        """Decode; rejects become dead letters, the rest wait in the aligner. Nothing is
-        acknowledged here: only the flush after an event's effects are written does."""
+    def _reject(self, message: Any, rejected: Rejected, outcome: BatchOutcome) -> None:
+        letter = dead_letter(message, rejected.kind, rejected.reasons, self.max_original_bytes)
+        outcome.outputs.append(Output("dead letter", self.send_dead_letter,
+                                      _dead_letter_key(message),
+                                      letter.model_dump_json().encode(), message))
+        outcome.dead_letters[rejected.kind.value] += 1
+        outcome.consumed[(message.topic, "dead_lettered")] += 1
+
+    def admit(self, messages: Sequence[Any], outcome: BatchOutcome) -> list[Any]:
+        """Decode; rejects become dead letters (returned: they are done once those are
+        written), the rest wait in the aligner. Every record moves its partition's position."""
         now_s = time.time()
+        rejected_messages = []
         for message in messages:
             try:
                 event = self._decode(message)
             except Rejected as rejected:
-                outcome.dead_letters.append(dead_letter(message, rejected))
-                outcome.consumed[(message.topic, "dead_lettered")] += 1
-                self._applied.append(message)  # acknowledged once the dead letter is written
+                self._reject(message, rejected, outcome)
+                self.aligner.read(message.topic, message.partition, message.offset)
+                rejected_messages.append(message)
                 continue
             occurred_at_s = event.occurred_at.timestamp()
             metrics.PROCESSING_LAG.observe(now_s - occurred_at_s)
             self.aligner.add(message.topic, message.partition, message.offset, occurred_at_s,
                              (message, event))
+        return rejected_messages
+
+    async def learn_bounds(self) -> None:
+        """Ask the broker where the partitions met for the first time start and end."""
+        unlearned = self.aligner.unlearned()
+        if not unlearned or time.monotonic() < self._bounds_retry_at:
+            return
+        try:
+            bounds = await self.bounds(unlearned)
+        except Exception as exc:  # the broker may be away: retry with the next batch
+            log.warning("could not read the input partitions' end offsets (%s); events wait",
+                        type(exc).__name__)
+            self._bounds_retry_at = time.monotonic() + BOUNDS_RETRY_S
+            return
+        for (topic, partition), (start, end) in bounds.items():
+            self.aligner.learn(topic, partition, start, end)
 
     def apply_ready(self, ready: Sequence[tuple[Any, Transfer | OnboardingEvent]],
                     outcome: BatchOutcome) -> None:
@@ -117,21 +191,22 @@ class BatchProcessor:
             try:
                 self._apply_one(message, event, outcome)
             except Rejected as rejected:
-                outcome.dead_letters.append(dead_letter(message, rejected))
-                outcome.consumed[(message.topic, "dead_lettered")] += 1
+                self._reject(message, rejected, outcome)
             else:
                 outcome.consumed[(message.topic, "processed")] += 1
 
     def _apply_one(self, message: Any, event: Transfer | OnboardingEvent,
                    outcome: BatchOutcome) -> None:
         key = message.key
-        state = self.state.load(key, message)
         source = f"{message.topic}/{message.partition}"
+        rules = self.rules
         try:
-            state, decisions = apply(state, event, self.rules, (source, message.offset))
+            state = self.state.load(key, message)
+            state, decisions = apply(state, event, rules, (source, message.offset))
         except Exception as exc:
-            # A bug in the core must not stop the worker: keep the event for investigation.
+            # A bug in the core must not stop the worker, nor leave a half-changed state.
             log.exception("the core failed on %s offset %d", source, message.offset)
+            self._restore(key, message)
             reason = f"internal error {type(exc).__name__} while applying the event"
             raise Rejected(ErrorKind.PROCESSING_ERROR, [reason]) from exc
         if decisions.replayed:
@@ -139,35 +214,73 @@ class BatchProcessor:
             return
         outcome.late += decisions.late
         self.state.mark_changed(key, state, message)
-        outcome.alerts.extend(decisions.alerts)
-        outcome.risk_changes.extend(decisions.risk_changes)
+        self.state.note(key, (event, (source, message.offset), rules))
+        for alert in decisions.alerts:
+            outcome.outputs.append(Output("alert", self.send_alert, key,
+                                          alert.model_dump_json().encode(), message))
+            outcome.alerts[(alert.rule_id, alert.severity.value)] += 1
+        for change in decisions.risk_changes:
+            outcome.outputs.append(Output("risk change", self.send_risk_change, key,
+                                          change.model_dump_json().encode(), message))
+            outcome.risk_changes[change.level.value] += 1
+
+    def _restore(self, key: bytes, message: Any) -> None:
+        """Rebuild ``key``'s state as it was before the failed event: the latest durable one
+        plus the events applied to it since (the core is deterministic)."""
+        changes = self.state.journal.get(key, [])
+        try:
+            state = self.state.durable(key, message)
+            for event, position, rules in changes:
+                state, _ = apply(state, event, rules, position)
+        except Exception:
+            log.exception("could not rebuild the state after a failure; it is reloaded")
+            state, changes = None, []
+        self.state.replace(key, state, changes)
 
     async def publish(self, outcome: BatchOutcome) -> None:
-        pending = [
-            await self.send_alert(alert.customer_id.encode(), alert.model_dump_json().encode())
-            for alert in outcome.alerts
-        ]
-        pending += [
-            await self.send_risk_change(change.customer_id.encode(),
-                                        change.model_dump_json().encode())
-            for change in outcome.risk_changes
-        ]
-        pending += [
-            await self.send_dead_letter(
-                None if letter.key is None else letter.key.encode(),
-                letter.model_dump_json().encode(),
-            )
-            for letter in outcome.dead_letters
-        ]
-        # Not awaited here: the next flush awaits them before it writes any state, so the loop
-        # goes on with the next batch while the broker acknowledges these.
-        self._in_flight.extend(pending)
-        for alert in outcome.alerts:
-            metrics.ALERTS.labels(alert.rule_id, alert.severity.value).inc()
-        for letter in outcome.dead_letters:
-            metrics.DEAD_LETTERS.labels(letter.error_kind.value).inc()
-        for change in outcome.risk_changes:
-            metrics.RISK_CHANGES.labels(change.level.value).inc()
+        """Hand the batch's outputs to the producer, in order; their deliveries are awaited by
+        the checkpoint (the loop goes on with the next batch meanwhile)."""
+        deliveries = []
+        for output in outcome.outputs:
+            try:
+                delivery = await output.send(output.key, output.value)
+            except RECORD_REJECTIONS as exc:  # refused before sending (its size)
+                deliveries.append(asyncio.ensure_future(self._replace_refused(output, exc)))
+                continue
+            deliveries.append(asyncio.ensure_future(self._confirm(delivery, output)))
+        self.checkpoint.sent(deliveries)
+        for (rule, severity), count in outcome.alerts.items():
+            metrics.ALERTS.labels(rule, severity).inc(count)
+        for reason, count in outcome.dead_letters.items():
+            metrics.DEAD_LETTERS.labels(reason).inc(count)
+        for level, count in outcome.risk_changes.items():
+            metrics.RISK_CHANGES.labels(level).inc(count)
+
+    async def _confirm(self, delivery: Awaitable[Any], output: Output) -> None:
+        try:
+            await delivery
+        except RECORD_REJECTIONS as exc:  # refused by the broker
+            await self._replace_refused(output, exc)
+
+    async def _replace_refused(self, output: Output, exc: BaseException) -> None:
+        """A small dead letter of the input in place of the output the broker refused."""
+        message = output.source
+        reason = (f"the broker refused the {output.kind} this input produced "
+                  f"({type(exc).__name__}, {len(output.value)} bytes)")
+        letter = dead_letter(message, ErrorKind.OUTPUT_REJECTED, [reason],
+                             REJECTED_OUTPUT_ORIGINAL_BYTES)
+        log.error("%s of %s/%d offset %d refused by the broker (%s); dead-lettered instead",
+                  output.kind, message.topic, message.partition, message.offset,
+                  type(exc).__name__)
+        metrics.DEAD_LETTERS.labels(ErrorKind.OUTPUT_REJECTED.value).inc()
+        try:
+            await (await self.send_dead_letter(_dead_letter_key(message),
+                                               letter.model_dump_json().encode()))
+        except RECORD_REJECTIONS as again:
+            log.critical("the dead letter replacing a refused %s was refused too (%s): "
+                         "%s/%d offset %d has no output", output.kind, type(again).__name__,
+                         message.topic, message.partition, message.offset)
+            metrics.OUTPUTS_LOST.labels(output.kind.replace(" ", "_")).inc()
 
     def _count(self, outcome: BatchOutcome) -> None:
         for (topic, result), count in outcome.consumed.items():
@@ -177,69 +290,44 @@ class BatchProcessor:
         if outcome.late:
             metrics.EVENTS_LATE.inc(outcome.late)
         metrics.EVENTS_HELD.set(len(self.aligner))
+        metrics.INPUT_PARTITIONS_PAUSED.set(len(self.aligner.paused))
+
+    def _back_pressure(self) -> None:
+        """Stop fetching partitions too far ahead of the other input; resume drained ones."""
+        to_pause = self.aligner.to_pause()
+        if to_pause:
+            self.pause(to_pause)
+        to_resume = self.aligner.to_resume()
+        if to_resume:
+            self.resume(to_resume)
 
     async def process(self, messages: Sequence[Any]) -> BatchOutcome:
         """Take a batch of input messages (one fetch; empty from the timer), apply what the
-        aligner releases, publish its alerts, and, when a flush is due and none is writing,
-        start one (see the module docstring)."""
-        self._raise_if_flush_failed()
+        aligner releases, publish its outputs, and checkpoint when one is due."""
+        self.checkpoint.raise_if_failed()
         async with self._lock:
             started = time.perf_counter()
             outcome = BatchOutcome()
-            self.admit(messages, outcome)
+            done = self.admit(messages, outcome)
+            await self.learn_bounds()
             ready = self.aligner.release()
             self.apply_ready(ready, outcome)
-            # Alerts before state: a crash in between re-applies the events on restart and
+            self._back_pressure()
+            # Outputs before state: a crash in between re-applies the events on restart and
             # re-sends the same alerts (same ids), rather than skipping them as applied.
             await self.publish(outcome)
-            self._applied.extend(message for message, _ in ready)
-            if self._flush_due() and not self._flush_running():
-                self._start_flush()
+            done.extend(message for message, _ in ready)
+            self.checkpoint.applied(done)
+            self.checkpoint.maybe_cut()
             self._count(outcome)
             if ready:
                 metrics.BATCH_DURATION.observe(time.perf_counter() - started)
                 metrics.BATCH_SIZE.observe(len(ready))
             return outcome
 
-    def _flush_due(self) -> bool:
-        return bool(self._applied or self._in_flight) and (
-            time.monotonic() - self._flushed_at >= self.flush_interval_s
-            or len(self.state.dirty) >= self.max_dirty)
-
-    def _flush_running(self) -> bool:
-        return self._writer is not None and not self._writer.done()
-
-    def _raise_if_flush_failed(self) -> None:
-        """A flush that failed (broker gone, a send refused) left its events unacknowledged;
-        the caller stops the worker, which then re-reads them from the committed offsets."""
-        if self._writer is not None and self._writer.done():
-            self._writer.result()
-
-    def _start_flush(self) -> None:
-        """Take the cut (see the module docstring) and write it in the background."""
-        in_flight, self._in_flight = self._in_flight, []
-        applied, self._applied = self._applied, []
-        snapshot = self.state.snapshot()
-        self._flushed_at = time.monotonic()
-        self._writer = asyncio.ensure_future(self._write(in_flight, snapshot, applied))
-
-    async def _write(self, in_flight: list[Awaitable[Any]], snapshot: Snapshot,
-                     applied: list[Any]) -> None:
-        # Alerts first (see ``process``), then state, then the acknowledgements.
-        await asyncio.gather(*in_flight)
-        await self.state.write(snapshot)
-        for message in applied:
-            self.ack(message)
-        metrics.CUSTOMERS_IN_STATE.set(self.state.customers())
-
     async def flush(self) -> None:
         """Write and acknowledge everything applied so far; return when it is done."""
-        if self._writer is not None:
-            await self._writer
-        if self._applied or self._in_flight or self.state.dirty:
-            self._start_flush()
-            assert self._writer is not None
-            await self._writer
+        await self.checkpoint.flush()
 
     async def on_revoked(self, partitions: set[int]) -> None:
         """Partitions are moving. What was applied while we owned them is flushed and
@@ -249,4 +337,6 @@ class BatchProcessor:
         async with self._lock:
             await self.flush()
             self.state.forget()
-            self.aligner.drop(partitions)
+            paused = self.aligner.drop(partitions)
+            if paused:
+                self.resume(paused)

@@ -29,8 +29,16 @@ class Settings(BaseSettings):
     web_port: int = Field(6066, description="Port of Faust's own web server.")
     batch_max_events: int = Field(
         5000, ge=1, description="Most records taken from the broker in one fetch (one batch).")
-    ordering_max_hold_s: float = Field(
-        1.0, ge=0, description="Longest an event waits for the other input topic to catch up.")
+    ordering_max_held_per_partition: int = Field(
+        20_000, ge=1, description="Events of one input partition waiting for the other input "
+        "topic (event-time ordering) before fetching that partition pauses.")
+    dead_letter_max_original_bytes: int = Field(
+        512 * 1024, ge=0, le=700 * 1024, description="Largest input value a dead letter "
+        "carries whole; of a larger one it carries this many first bytes, with the size and "
+        "SHA-256 (base64 and JSON must stay under the broker's 1 MB message limit).")
+    shutdown_timeout_s: float = Field(
+        30.0, gt=0, description="Longest a stop (SIGTERM, or after a fatal error) may take; "
+        "then the worker exits at once (what is not committed is read again at restart).")
     state_flush_interval_s: float = Field(
         0.5, gt=0, description="How often changed customer states are written (write-back).")
     state_cache_customers: int = Field(

@@ -49,6 +49,11 @@ class StateTable:
         self.cached: OrderedDict[bytes, CustomerState] = OrderedDict()
         self.dirty: dict[bytes, Any] = {}
         """Customers changed since the last flush -> one of their messages (for the partition)."""
+        self.journal: dict[bytes, list[Any]] = {}
+        """Customer -> what changed it since the last snapshot, in order (opaque here: the
+        pipeline's events), so that ``durable`` plus these rebuilds the cached state."""
+        self.latest_cut: dict[bytes, bytes] = {}
+        """The encoded states of the latest snapshot: newer than the store until written."""
 
     def load(self, key: bytes, message: Any) -> CustomerState | None:
         """The state of ``key``; ``message`` is an input message of this customer."""
@@ -70,10 +75,43 @@ class StateTable:
         self.cached[key] = state
         self.dirty[key] = message
 
+    def note(self, key: bytes, change: Any) -> None:
+        """``change`` was applied to ``key``'s cached state (see ``journal``)."""
+        changes = self.journal.get(key)
+        if changes is None:
+            self.journal[key] = [change]
+        else:
+            changes.append(change)
+
+    def durable(self, key: bytes, message: Any) -> CustomerState | None:
+        """``key``'s state as of the latest snapshot (being written, or in the store): the
+        cached one less the changes in ``journal[key]``. The cache is left as it is."""
+        raw = self.latest_cut.get(key)
+        if raw is None:
+            with _as_current(message):
+                raw = self.table.get(key)
+        return None if raw is None else CustomerState.from_bytes(raw)
+
+    def replace(self, key: bytes, state: CustomerState | None, changes: list[Any]) -> None:
+        """Put a rebuilt state (``durable`` plus ``changes``) in the cache in place of the
+        current one; ``None`` leaves the customer to be loaded again from the store."""
+        if state is None:
+            self.cached.pop(key, None)
+        else:
+            self.cached[key] = state
+        if changes:
+            self.journal[key] = changes
+        else:
+            self.journal.pop(key, None)
+
     def snapshot(self) -> Snapshot:
         """Every customer changed since the last snapshot, encoded now; none is dirty after."""
         dirty, self.dirty = self.dirty, {}
-        return [(key, message, self.cached[key].to_bytes()) for key, message in dirty.items()]
+        self.journal.clear()
+        snapshot = [(key, message, self.cached[key].to_bytes())
+                    for key, message in dirty.items()]
+        self.latest_cut = {key: raw for key, _, raw in snapshot}
+        return snapshot
 
     async def write(self, snapshot: Snapshot) -> int:
         """Write a snapshot (store, then changelog, awaited); return how many customers.
@@ -111,6 +149,8 @@ class StateTable:
         """Drop the cache (after a rebalance another worker may have moved a customer on)."""
         self.cached.clear()
         self.dirty.clear()
+        self.journal.clear()
+        self.latest_cut.clear()
 
     def customers(self) -> int:
         """Customers in this worker's store. For RocksDB, its own estimate per partition

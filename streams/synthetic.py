@@ -256,6 +256,8 @@ def bad_messages(end: datetime) -> list[tuple[Message, str]]:
         (key, variant(amount="1e30"), "schema_violation"),
         (key, variant(occurred_at="2026-01-01T10:00:00"), "schema_violation"),
         (key, variant(direction="sideways"), "schema_violation"),
+        (key, variant(occurred_at=int(end.timestamp())), "schema_violation"),
+        (key, variant(amount=10), "schema_violation"),
         (None, variant(), "missing_key"),
         (b"someone-else", variant(), "key_mismatch"),
         (key, variant(asset="DOGEX"), "unpriced_asset"),

@@ -30,6 +30,7 @@ class Harness:
     changelog: list[tuple[int, bytes, bytes]] = field(default_factory=list)
     highwaters: dict[tuple[str, int], int] = field(default_factory=dict)
     offsets: Counter[str] = field(default_factory=Counter)
+    paused: set[tuple[str, int]] = field(default_factory=set)
 
     async def put(self, topic: str, key: bytes | None, value: bytes | dict[str, Any],
                   partition: int = 0, offset: int | None = None) -> None:
@@ -84,5 +85,11 @@ async def harness(tmp_path: Any) -> Any:
 
         aml.processor.aligner.highwater = lambda topic, partition: h.highwaters.get(
             (topic, partition), 0)
+
+        async def bounds(tps: list[tuple[str, int]]) -> dict[tuple[str, int], tuple[int, int]]:
+            return {tp: (0, h.highwaters.get(tp, 0)) for tp in tps}
+        aml.processor.bounds = bounds
+        aml.processor.pause = h.paused.update
+        aml.processor.resume = h.paused.difference_update
 
         yield h

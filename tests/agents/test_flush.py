@@ -32,11 +32,11 @@ async def _flush_waiting_for_the_broker(harness) -> tuple[asyncio.Future, list, 
     processor = harness.aml.processor
     processor.send_alert = send
     acked: list = []
-    processor.ack = acked.append
-    processor.flush_interval_s = 3600.0
+    processor.checkpoint.ack = acked.append
+    processor.checkpoint.interval_s = 3600.0
     events = await _put_scenario(harness, "structuring", partition=2)
     await asyncio.sleep(0.3)
-    processor.flush_interval_s = 0.0
+    processor.checkpoint.interval_s = 0.0
     await processor.process(())  # the flush starts, and waits for the alert
     return gate, acked, events
 

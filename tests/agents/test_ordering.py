@@ -1,106 +1,196 @@
-"""InputAligner: when a held event may go, and in which order."""
+"""InputAligner: when a held event may go, and in which order; never a matter of timing."""
 
-import pytest
+import random
 
 from agents.ordering import InputAligner
 
 TOPICS = ("onboarding", "transactions")
+ONB, TXN = TOPICS
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now_s = 100.0
-
-    def __call__(self) -> float:
-        return self.now_s
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-def aligner(clock: Clock, highwaters: dict | None = None, committed: int | None = None,
-            max_held: int = 1000) -> InputAligner:
+def aligner(highwaters: dict | None = None, max_held: int = 1000) -> InputAligner:
     marks = highwaters if highwaters is not None else {}
-    return InputAligner(TOPICS, highwater=lambda t, p: marks.get((t, p)),
-                        committed=lambda t, p: committed, max_hold_s=2.0, max_held=max_held,
-                        clock=clock)
+    return InputAligner(TOPICS, highwater=lambda t, p: marks.get((t, p)), max_held=max_held)
 
 
-def test_two_waiting_heads_merge_by_event_time(clock):
-    a = aligner(clock)
-    a.add("transactions", 0, 0, occurred_at_s=50.0, item="deposit")
-    a.add("onboarding", 0, 0, occurred_at_s=40.0, item="verified")
+def learned(ends: dict[str, int], partition: int = 0, **kwargs) -> InputAligner:
+    """An aligner that has learned partition ``partition``'s ends (reading from offset 0)."""
+    a = aligner(**kwargs)
+    for topic in TOPICS:
+        a.learn(topic, partition, 0, ends.get(topic, 0))
+    return a
+
+
+def test_two_waiting_heads_merge_by_event_time():
+    a = learned({ONB: 2, TXN: 1})
+    a.add(TXN, 0, 0, occurred_at_s=50.0, item="deposit")
+    a.add(ONB, 0, 0, occurred_at_s=40.0, item="verified")
     assert a.release() == ["verified"]  # then the deposit is alone again, and waits
-    a.add("onboarding", 0, 1, occurred_at_s=60.0, item="profile")
-    assert a.release() == ["deposit"]  # "profile" now waits for transactions to pass 60
+    a.add(ONB, 0, 1, occurred_at_s=60.0, item="profile")
+    assert a.release() == ["deposit", "profile"]  # transactions/0 is caught up after it
 
 
-@pytest.mark.parametrize(("received_next", "highwater", "released"), [
-    (5, 5, True),     # everything the other partition has, we have
-    (4, 5, False),    # one record still on its way: wait for it
-    (None, 0, True),  # the other partition is empty
-    (None, 3, False),  # never heard from, records there: wait
-])
-def test_alone_it_goes_when_the_other_partition_is_caught_up(clock, received_next, highwater,
-                                                             released):
-    marks = {("transactions", 0): 0}
-    a = aligner(clock, highwaters=marks)
-    if received_next is not None:
-        a.add("onboarding", 0, received_next - 1, occurred_at_s=10.0, item="old")
-        assert a.release() == ["old"]  # transactions/0 is empty: caught up
-    marks[("onboarding", 0)] = highwater
-    a.add("transactions", 0, 0, occurred_at_s=50.0, item="deposit")
-    assert (a.release() == ["deposit"]) is released
+def test_onboarding_goes_first_on_a_tie():
+    a = learned({ONB: 1, TXN: 1})
+    a.add(TXN, 0, 0, occurred_at_s=50.0, item="deposit")
+    a.add(ONB, 0, 0, occurred_at_s=50.0, item="verified")
+    assert a.release() == ["verified", "deposit"]
 
 
-def test_the_committed_offset_stands_in_for_nothing_received(clock):
-    a = aligner(clock, highwaters={("onboarding", 0): 7}, committed=7)
-    a.add("transactions", 0, 0, occurred_at_s=50.0, item="deposit")
-    assert a.release() == ["deposit"]
-
-
-def test_unknown_highwater_releases_after_the_hold(clock):
-    a = aligner(clock)
-    a.add("transactions", 0, 0, occurred_at_s=50.0, item="deposit")
-    clock.now_s += 1.9
+def test_nothing_goes_before_the_partition_is_learned():
+    a = aligner()
+    a.add(TXN, 0, 0, occurred_at_s=50.0, item="deposit")
     assert a.release() == []
-    clock.now_s += 0.2
+    assert a.unlearned() == [(ONB, 0), (TXN, 0)]
+    a.learn(ONB, 0, 0, 0)  # the onboarding partition is empty
+    a.learn(TXN, 0, 0, 1)
+    assert a.unlearned() == []
     assert a.release() == ["deposit"]
 
 
-def test_offset_order_is_kept_within_a_topic_partition(clock):
-    """A late event (older event time, later offset) is not moved ahead of earlier offsets:
-    the replay check relies on offsets applied in order per partition."""
-    a = aligner(clock, highwaters={("onboarding", 0): 0})
-    a.add("transactions", 0, 0, occurred_at_s=50.0, item="first")
-    a.add("transactions", 0, 1, occurred_at_s=30.0, item="late")
-    assert a.release() == ["first", "late"]
+def test_alone_it_waits_while_the_other_partition_holds_unread_records():
+    a = learned({ONB: 3, TXN: 1})
+    a.add(ONB, 0, 0, occurred_at_s=10.0, item="registered")
+    a.add(TXN, 0, 0, occurred_at_s=50.0, item="deposit")
+    assert a.release() == ["registered"]  # deposit waits: onboarding offsets 1 and 2 unread
+    a.add(ONB, 0, 1, occurred_at_s=20.0, item="submitted")
+    assert a.release() == ["submitted"]
+    a.add(ONB, 0, 2, occurred_at_s=90.0, item="verified")
+    assert a.release() == ["deposit", "verified"]
 
 
-def test_a_waiting_partition_does_not_hold_back_another(clock):
-    a = aligner(clock)
-    a.add("transactions", 0, 0, occurred_at_s=50.0, item="p0")
-    a.add("transactions", 1, 0, occurred_at_s=60.0, item="p1")
-    a.add("onboarding", 1, 0, occurred_at_s=70.0, item="p1-onboarding")
-    assert a.release() == ["p1"]  # p0 waits for onboarding/0, p1's onboarding for more p1
-    assert len(a) == 2
+def test_a_record_that_did_not_decode_moves_the_position():
+    """The issue's minimal case: a valid onboarding event, a truncated one, then a transfer.
+    The truncated record is read (dead-lettered): the partition is caught up."""
+    a = learned({ONB: 2, TXN: 1})
+    a.add(ONB, 0, 0, occurred_at_s=10.0, item="registered")
+    a.add(TXN, 0, 0, occurred_at_s=50.0, item="transfer")
+    assert a.release() == ["registered"]
+    a.read(ONB, 0, 1)  # the truncated one
+    assert a.release() == ["transfer"]
 
 
-def test_memory_bound_releases_the_oldest_first(clock):
-    a = aligner(clock, max_held=2)
-    for offset, at in enumerate((10.0, 20.0, 30.0)):
-        a.add("transactions", 0, offset, occurred_at_s=at, item=at)
-    assert a.release() == [10.0]
-    assert len(a) == 2
+def test_a_newer_highwater_than_the_learned_end_is_waited_for():
+    marks = {(ONB, 0): 1}
+    a = learned({ONB: 1, TXN: 1}, highwaters=marks)
+    a.add(TXN, 0, 0, occurred_at_s=50.0, item="deposit")
+    marks[(ONB, 0)] = 2  # a fetch response says one more onboarding record was written
+    a.read(ONB, 0, 0)
+    assert a.release() == []
+    a.read(ONB, 0, 1)
+    assert a.release() == ["deposit"]
 
 
-def test_dropping_revoked_partitions_forgets_only_them(clock):
-    a = aligner(clock)
-    a.add("transactions", 0, 0, occurred_at_s=50.0, item="p0")
-    a.add("transactions", 1, 0, occurred_at_s=60.0, item="p1")
-    a.drop({0})
+def test_the_start_position_counts_when_nothing_was_read():
+    a = aligner()
+    a.add(TXN, 0, 0, occurred_at_s=50.0, item="deposit")
+    a.learn(ONB, 0, 7, 7)  # committed at 7, end 7: nothing left to read
+    a.learn(TXN, 0, 0, 1)
+    assert a.release() == ["deposit"]
+    b = aligner()
+    b.add(TXN, 0, 0, occurred_at_s=50.0, item="deposit")
+    b.learn(ONB, 0, 6, 7)
+    b.learn(TXN, 0, 0, 1)
+    assert b.release() == []
+
+
+def test_offset_order_is_kept_within_a_topic_partition():
+    a = learned({ONB: 0, TXN: 3})
+    for offset, at_s in enumerate((30.0, 10.0, 20.0)):  # out of event-time order
+        a.add(TXN, 0, offset, occurred_at_s=at_s, item=offset)
+    assert a.release() == [0, 1, 2]
+
+
+def test_a_waiting_partition_does_not_hold_back_another():
+    a = aligner()
+    for partition in (0, 1):
+        a.learn(ONB, partition, 0, 5)
+        a.learn(TXN, partition, 0, 1)
+    a.add(TXN, 0, 0, occurred_at_s=50.0, item="waits")
+    a.add(TXN, 1, 0, occurred_at_s=50.0, item="goes")
+    for offset in range(5):
+        a.read(ONB, 1, offset)
+    assert a.release() == ["goes"]
+
+
+def test_too_many_waiting_pause_that_topic_partition_until_half_have_gone():
+    a = learned({ONB: 100, TXN: 100}, max_held=4)
+    a.add(ONB, 0, 0, occurred_at_s=10.0, item="onb")
+    for offset in range(5):
+        a.add(TXN, 0, offset, occurred_at_s=100.0 + offset, item=offset)
+    assert a.release() == ["onb"]  # the transfers wait for onboarding offsets 1..99
+    assert a.to_pause() == {(TXN, 0)}
+    assert a.to_pause() == set()  # reported once
+    assert a.to_resume() == set()
+    assert len(a) == 5  # nothing released out of order to make room
+    a.add(ONB, 0, 1, occurred_at_s=102.5, item="later")
+    assert a.release() == [0, 1, 2, "later"]
+    assert a.to_resume() == {(TXN, 0)}
+    assert a.paused == set()
+
+
+def test_dropping_revoked_partitions_forgets_only_them():
+    a = aligner()
+    for partition in (0, 1):
+        a.learn(ONB, partition, 0, 5)
+        a.learn(TXN, partition, 0, 5)
+        a.add(TXN, partition, 0, occurred_at_s=50.0, item=partition)
+    a.paused = {(TXN, 0)}
+    assert a.drop({0}) == {(TXN, 0)}
     assert len(a) == 1
-    clock.now_s += 3  # the hold passes: only p1 is left to release
-    assert a.release() == ["p1"]
+    assert a.unlearned() == []
+    a.add(TXN, 0, 1, occurred_at_s=60.0, item="again")
+    assert a.unlearned() == [(ONB, 0), (TXN, 0)]
+
+
+def _static_merge(first: list[tuple[float, str]], second: list[tuple[float, str]]) -> list[str]:
+    """The order the ordering step promises: the two sequences merged by event time, the
+    first topic's head on a tie, each sequence in its own order."""
+    i = j = 0
+    out = []
+    while i < len(first) or j < len(second):
+        if j == len(second) or (i < len(first) and first[i][0] <= second[j][0]):
+            out.append(first[i][1])
+            i += 1
+        else:
+            out.append(second[j][1])
+            j += 1
+    return out
+
+
+def test_the_order_depends_on_the_records_only_never_on_how_they_arrive():
+    """Random partitions (out-of-order event times, undecodable records among them), each
+    delivered in many random splits and interleavings of fetches: always the static merge."""
+    rng = random.Random(12)
+    for _ in range(300):
+        sequences = {}
+        for topic in TOPICS:
+            records = []
+            for offset in range(rng.randint(0, 12)):
+                decodes = rng.random() > 0.2
+                records.append((offset, float(rng.randint(0, 30)) if decodes else None,
+                                f"{topic}-{offset}"))
+            sequences[topic] = records
+        expected = _static_merge(
+            *[[(at_s, name) for _, at_s, name in sequences[topic] if at_s is not None]
+              for topic in TOPICS])
+        for _ in range(10):
+            a = aligner()
+            cursors = dict.fromkeys(TOPICS, 0)
+            released: list[str] = []
+            learned_yet = False
+            while any(cursors[t] < len(sequences[t]) for t in TOPICS) or len(a):
+                topic = rng.choice(TOPICS)
+                take = rng.randint(0, 3)
+                for offset, at_s, name in sequences[topic][cursors[topic]:cursors[topic] + take]:
+                    if at_s is None:
+                        a.read(topic, 0, offset)
+                    else:
+                        a.add(topic, 0, offset, at_s, name)
+                cursors[topic] = min(cursors[topic] + take, len(sequences[topic]))
+                if not learned_yet and a.unlearned():
+                    for t in TOPICS:
+                        a.learn(t, 0, 0, len(sequences[t]))
+                    learned_yet = True
+                released += a.release()
+            assert released == expected

@@ -86,7 +86,7 @@ def test_background_is_busy_enough_to_mean_something(stream, result):
 def test_every_bad_message_is_rejected_with_its_kind(stream, result):
     assert [(position, rejected.kind.value) for position, rejected in result.rejected] == [
         (stream.good + n, kind) for n, (_, kind) in enumerate(stream.bad)]
-    assert len(stream.bad) == 10
+    assert len(stream.bad) == 12
     assert all(rejected.reasons for _, rejected in result.rejected)
 
 
