@@ -59,6 +59,7 @@ REASON_MAX_CHARS = 500
 REJECTED_OUTPUT_ORIGINAL_BYTES = 4096
 """Original bytes kept in the dead letter that replaces a refused output."""
 BOUNDS_RETRY_S = 1.0
+BOUNDS_TIMEOUT_S = 10.0
 
 
 @dataclass(slots=True)
@@ -175,7 +176,7 @@ class BatchProcessor:
         if not unlearned or time.monotonic() < self._bounds_retry_at:
             return
         try:
-            bounds = await self.bounds(unlearned)
+            bounds = await asyncio.wait_for(self.bounds(unlearned), BOUNDS_TIMEOUT_S)
         except Exception as exc:  # the broker may be away: retry with the next batch
             log.warning("could not read the input partitions' end offsets (%s); events wait",
                         type(exc).__name__)

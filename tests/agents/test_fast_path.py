@@ -113,6 +113,32 @@ async def test_own_changelog_records_are_drained_from_the_client_and_dropped(tmp
     assert set(records) == inputs
 
 
+async def test_held_back_partitions_are_not_fetched_until_released(tmp_path, monkeypatch):
+    """Back-pressure of the ordering step: held back, a partition is left out of the fetch
+    (its records stay in the client); the others, and Faust's active set, are untouched."""
+    aml = _subscribed(tmp_path)
+    consumer = aml.faust.consumer
+    ahead, behind = TP("transactions", 1), TP("onboarding", 1)
+    asked: list[set[TP]] = []
+
+    async def client_getmany(self, active_partitions, timeout):
+        asked.append(set(active_partitions))
+        return {tp: ["record"] for tp in active_partitions}
+
+    monkeypatch.setattr(faust_aiokafka.Consumer, "_getmany", client_getmany)
+    monkeypatch.setattr(type(consumer), "assignment", lambda self: {ahead, behind})
+    active = {ahead, behind}
+
+    consumer.hold_back({ahead})
+    held = await consumer._getmany(active, 1.0)
+    consumer.release_hold({ahead})
+    released = await consumer._getmany(active, 1.0)
+
+    assert asked == [{behind}, {ahead, behind}]
+    assert set(held) == {behind} and set(released) == {ahead, behind}
+    assert active == {ahead, behind}
+
+
 async def test_the_worker_consumer_fetches_some_data_at_once_but_waits_only_briefly(tmp_path):
     aml = create_app(Settings(store="memory://", data_dir=tmp_path))
     thread = aml.faust.consumer._new_consumer_thread()
