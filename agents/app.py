@@ -10,7 +10,7 @@ import faust
 from faust.types import TP
 
 from agents import gc_policy, metrics, rules_feed
-from agents.fast_path import BatchApp, BatchConductor, InputBatch
+from agents.fast_path import BatchApp, BatchConductor, InputBatch, committed_offset, raw_producer
 from agents.ordering import InputAligner
 from agents.pipeline import BatchProcessor
 from agents.settings import Settings
@@ -77,7 +77,7 @@ def _bulk_sender(app: faust.App, topic: str) -> Any:
     per record against ~13 µs through ``send``. Faust's commit still flushes them (it flushes
     the producer); its recovery reads them like any changelog record."""
     async def send_records(partition: int, records: list[tuple[bytes, bytes]]) -> list[Any]:
-        producer = app.producer._ensure_producer()  # type: ignore[attr-defined]
+        producer = raw_producer(app)
         sent = []
         batch = producer.create_batch()
         for key, value in records:
@@ -106,9 +106,7 @@ async def _send_batch(producer: Any, batch: Any, topic: str, partition: int) -> 
 
 def _committed_of(app: faust.App) -> Callable[[str, int], int | None]:
     def committed(topic: str, partition: int) -> int | None:
-        # Faust keeps the group's committed offsets here; it has no public getter.
-        offset: int | None = app.consumer._committed_offset.get(TP(topic, partition))
-        return offset
+        return committed_offset(app, TP(topic, partition))
     return committed
 
 

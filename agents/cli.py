@@ -16,9 +16,15 @@ def _worker(args: argparse.Namespace) -> int:
 
     from agents import gc_policy, metrics
     from agents.app import create_app
+    from agents.fast_path import FaustInternalsError, check
     from agents.rules_feed import read_latest
     from agents.topics import ensure_topics
 
+    try:  # before anything starts: Faust's and aiokafka's internals the worker relies on
+        check()
+    except FaustInternalsError as exc:
+        print(f"amlstream worker: {exc}", file=sys.stderr, flush=True)
+        return 2
     settings = Settings()
     logging.basicConfig(level=settings.log_level.upper())
     asyncio.run(ensure_topics(settings))
