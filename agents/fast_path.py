@@ -427,7 +427,8 @@ class _EventOf:
 def current_event_of(message: Any) -> Iterator[None]:
     """Make ``message`` the current event for a table's store within the block: Faust picks a
     table's partition database from the current event, and has no public setter for it."""
-    token = _current_event.set(weakref.ref(_EventOf(message)))  # type: ignore[arg-type]
+    event = _EventOf(message)  # held here for the block: Faust keeps only a weak reference
+    token = _current_event.set(weakref.ref(event))  # type: ignore[arg-type]
     try:
         yield
     finally:
