@@ -38,6 +38,7 @@ one is gone. ``pyproject.toml`` bounds those libraries to the tested versions an
 ``requirements.lock`` pins them.
 """
 
+import functools
 import hashlib
 import importlib
 import importlib.metadata
@@ -316,16 +317,27 @@ def _resolve(path: str) -> Any:
 
 
 def _set_by_source(cls: type, name: str) -> bool:
-    """``self.<name>`` is assigned in the source of ``cls`` or of a class it derives from."""
+    """``self.<name>`` is assigned in the source file of ``cls`` or of a class it derives from
+    (a file is read once: ``inspect.getsource`` of a class parses its whole module each time)."""
     assigned = re.compile(rf"\bself\.{re.escape(name)}\s*(?::[^=\n]*)?=[^=]")
-    for klass in cls.__mro__:
-        try:
-            source = inspect.getsource(klass)
-        except (OSError, TypeError):
-            continue
-        if assigned.search(source):
-            return True
-    return False
+    return any(assigned.search(_source_of(klass)) for klass in cls.__mro__)
+
+
+@functools.cache
+def _source_file(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read()
+    except OSError:
+        return ""
+
+
+def _source_of(klass: type) -> str:
+    try:
+        path = inspect.getsourcefile(klass)
+    except TypeError:  # a built-in class
+        return ""
+    return _source_file(path) if path else ""
 
 
 def _problem(internal: Internal) -> str | None:
