@@ -3,8 +3,9 @@ one is listed and checked at the worker's start-up, no other module uses one, an
 code our batch path redoes in bulk is the code we copied.
 
 How each extension behaves is tested in ``test_fast_path.py`` (consumer, conductor, consumer
-thread), ``test_bulk_changelog.py`` and ``test_flush.py`` (raw producer, store writes),
-``test_store_options.py`` (partition databases) and ``test_ordering.py`` (committed offsets).
+thread), ``test_bulk_changelog.py`` (bulk sends through ``raw_producer``), ``test_flush.py``
+(store writes under ``current_event_of``) and ``test_store_options.py`` (customers counted
+through ``partition_databases``); the door's own functions on a real app at the end here.
 """
 
 import ast
