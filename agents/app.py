@@ -11,7 +11,14 @@ from faust.types import TP
 
 from agents import gc_policy, metrics, rules_feed, shutdown
 from agents.checkpoint import Checkpointer
-from agents.fast_path import BatchApp, BatchConductor, BatchConsumer, InputBatch
+from agents.fast_path import (
+    BatchApp,
+    BatchConductor,
+    BatchConsumer,
+    InputBatch,
+    committed_offset,
+    raw_producer,
+)
 from agents.ordering import InputAligner, TopicPartition
 from agents.pipeline import BatchProcessor, Bounds
 from agents.settings import Settings
@@ -78,7 +85,7 @@ def _bulk_sender(app: faust.App, topic: str) -> Any:
     per record against ~13 µs through ``send``. Faust's commit still flushes them (it flushes
     the producer); its recovery reads them like any changelog record."""
     async def send_records(partition: int, records: list[tuple[bytes, bytes]]) -> list[Any]:
-        producer = app.producer._ensure_producer()  # type: ignore[attr-defined]
+        producer = raw_producer(app)
         sent = []
         batch = producer.create_batch()
         for key, value in records:
@@ -107,9 +114,7 @@ async def _send_batch(producer: Any, batch: Any, topic: str, partition: int) -> 
 
 def _committed_of(app: faust.App) -> Callable[[str, int], int | None]:
     def committed(topic: str, partition: int) -> int | None:
-        # Faust keeps the group's committed offsets here; it has no public getter.
-        offset: int | None = app.consumer._committed_offset.get(TP(topic, partition))
-        return offset
+        return committed_offset(app, TP(topic, partition))
     return committed
 
 

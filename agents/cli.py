@@ -19,9 +19,15 @@ def _worker(args: argparse.Namespace) -> int:
 
     from agents import gc_policy, metrics, shutdown
     from agents.app import create_app
+    from agents.fast_path import FaustInternalsError, check, graceful_stop
     from agents.rules_feed import read_latest
     from agents.topics import ensure_topics
 
+    try:  # before anything starts: Faust's and aiokafka's internals the worker relies on
+        check()
+    except FaustInternalsError as exc:
+        print(f"amlstream worker: {exc}", file=sys.stderr, flush=True)
+        return 2
     settings = Settings()
     logging.basicConfig(level=settings.log_level.upper())
     asyncio.run(ensure_topics(settings))
@@ -36,9 +42,8 @@ def _worker(args: argparse.Namespace) -> int:
 
         def install_signal_handlers(self) -> None:
             super().install_signal_handlers()
-            for sig, graceful in ((signal.SIGTERM, self._on_sigterm),
-                                  (signal.SIGINT, self._on_sigint)):
-                self.loop.add_signal_handler(sig, _bounded(graceful, sig))
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self.loop.add_signal_handler(sig, _bounded(graceful_stop(self, sig.name), sig))
 
     def _bounded(graceful: Any, sig: signal.Signals) -> Any:
         def handle() -> None:

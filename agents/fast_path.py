@@ -27,13 +27,31 @@ What stays Faust's: the consumer group and its rebalancing, flow control (a batc
 only while flow is active; stale generations are dropped by the agent), offset tracking and
 commits (``Consumer.ack`` per message, the same bookkeeping as a stream's ack), tables, their
 changelogs and recovery.
+
+This module is also the one door to Faust's, mode's and aiokafka's private names: no other
+module of the project reads, calls or overrides one (``tests/agents/test_faust_internals.py``
+holds them to it). Those used elsewhere go through the functions at the end
+(``committed_offset``, ``raw_producer``, ``current_event_of``, ``partition_databases``).
+``INTERNALS`` lists every one with what it is used for, and ``check()``, run at the worker's
+start-up, stops it with a one-line message naming the installed and the tested versions when
+one is gone. ``pyproject.toml`` bounds those libraries to the tested versions and
+``requirements.lock`` pins them.
 """
 
-from collections.abc import Iterable, Sequence
+import functools
+import hashlib
+import importlib
+import importlib.metadata
+import inspect
+import re
+import weakref
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
 import faust
+from faust.streams import _current_event
 from faust.transport.conductor import Conductor
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -222,3 +240,245 @@ class BatchApp(faust.App):
 
     def _new_transport(self) -> Any:
         return BatchTransport(self.conf.broker_consumer, self)
+
+
+# The one door: Faust's, mode's and aiokafka's private names used by the project -------------
+
+TESTED_VERSIONS = {"faust-streaming": "0.15.3", "mode-streaming": "0.7.1", "aiokafka": "0.14.0"}
+"""The versions this module was written and tested against; ``requirements.lock`` pins the
+same (``tests/agents/test_faust_internals.py`` holds them equal)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Internal:
+    """A private name of a library class (or module) that the project relies on."""
+    owner: str
+    """``module:Class``, or ``module`` for a module-level name."""
+    name: str
+    use: str
+    instance: bool = False
+    """Set on each instance (by ``__init__``), not on the class: looked for in its source."""
+    params: tuple[str, ...] | None = None
+    """For a method called or overridden: its parameters after ``self``, as used here."""
+
+    @property
+    def label(self) -> str:
+        owner = self.owner.rpartition(":")[2] or self.owner
+        call = f"({', '.join(self.params)})" if self.params is not None else ""
+        return f"{owner}.{self.name}{call}"
+
+
+_CONSUMER = "faust.transport.drivers.aiokafka:Consumer"
+_CONSUMER_THREAD = "faust.transport.drivers.aiokafka:AIOKafkaConsumerThread"
+
+INTERNALS: tuple[Internal, ...] = (
+    Internal(_CONSUMER, "_drain_messages", "overridden: the fetch loop (BatchConsumer)",
+             params=("fetcher",)),
+    Internal(_CONSUMER, "_wait_next_records", "called by the fetch loop", params=("timeout",)),
+    Internal(_CONSUMER, "_getmany", "overridden and called: drain own changelog records",
+             params=("active_partitions", "timeout")),
+    Internal(_CONSUMER, "_is_changelog_tp", "own changelog partitions", params=("tp",)),
+    Internal(_CONSUMER, "_to_message", "record -> Message", params=("tp", "record")),
+    Internal(_CONSUMER, "_add_gap", "gap bookkeeping", params=("tp", "offset_from", "offset_to")),
+    Internal(_CONSUMER, "_new_consumer_thread", "overridden: BatchConsumerThread", params=()),
+    Internal(_CONSUMER, "_read_offset", "read-offset bookkeeping", instance=True),
+    Internal(_CONSUMER, "_committed_offset", "committed_offset() for the aligner",
+             instance=True),
+    Internal(_CONSUMER, "_buffered_partitions", "partitions paused by a full buffer",
+             instance=True),
+    Internal(_CONSUMER, "_commit_every", "commit after N acks (broker_commit_every)",
+             instance=True),
+    Internal(_CONSUMER, "_n_acked", "commit after N acks", instance=True),
+    Internal("mode.services:Service", "_stopped", "the fetch loop's stop condition",
+             instance=True),
+    Internal("faust.transport.conductor:Conductor", "_tp_index", "partition -> channels",
+             instance=True),
+    Internal(_CONSUMER_THREAD, "_create_worker_consumer", "overridden: fetch wait and size",
+             params=("transport",)),
+    Internal("aiokafka:AIOKafkaConsumer", "_fetch_max_wait_ms", "FETCH_MAX_WAIT_MS",
+             instance=True),
+    Internal("aiokafka:AIOKafkaConsumer", "_fetch_min_bytes", "FETCH_MIN_BYTES", instance=True),
+    Internal("faust:App", "_new_transport", "overridden: BatchTransport", params=()),
+    Internal("faust.transport.drivers.aiokafka:Producer", "_ensure_producer",
+             "raw_producer(): bulk changelog batches", params=()),
+    Internal("faust.streams", "_current_event", "current_event_of(): the store's partition"),
+    Internal("faust.stores.rocksdb:Store", "_dbs", "partition_databases(): customer count",
+             instance=True),
+    Internal("mode.worker:Worker", "_on_sigterm", "graceful_stop(): bounded stop",
+             params=()),
+    Internal("mode.worker:Worker", "_on_sigint", "graceful_stop(): bounded stop", params=()),
+)
+
+COPIED_FROM_FAUST = {
+    "faust.transport.consumer:Consumer._drain_messages":
+        "44a2500309e83c630493f6828af50166ec8d96a0b3e4fb2bab735f704ae93417",
+    "faust.transport.conductor:ConductorCompiler.build":
+        "837cf521368c1ee4b22c235a2b137f665eca03d0e3e01b5ddedb65232ee73bf2",
+}
+"""SHA-256 of the source of the Faust code that ``BatchConsumer._drain_messages`` (the drain
+loop) and ``BatchConductor.on_batch`` (the per-message handler) redo in bulk, as copied. A test
+compares them with the installed Faust, so an upgrade that changes either is flagged."""
+
+
+class FaustInternalsError(RuntimeError):
+    """The installed Faust, mode or aiokafka lacks a private name the worker relies on."""
+
+
+def _resolve(path: str) -> Any:
+    module, _, qualname = path.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in filter(None, qualname.split(".")):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _set_by_source(cls: type, name: str) -> bool:
+    """``self.<name>`` is assigned in the source file of ``cls`` or of a class it derives from
+    (a file is read once: ``inspect.getsource`` of a class parses its whole module each time)."""
+    assigned = re.compile(rf"\bself\.{re.escape(name)}\s*(?::[^=\n]*)?=[^=]")
+    return any(assigned.search(_source_of(klass)) for klass in cls.__mro__)
+
+
+@functools.cache
+def _source_file(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read()
+    except OSError:
+        return ""
+
+
+def _source_of(klass: type) -> str:
+    try:
+        path = inspect.getsourcefile(klass)
+    except TypeError:  # a built-in class
+        return ""
+    return _source_file(path) if path else ""
+
+
+def _problem(internal: Internal) -> str | None:
+    try:
+        owner = _resolve(internal.owner)
+    except (ImportError, AttributeError):
+        return f"{internal.owner.replace(':', '.')} (for {internal.label})"
+    if internal.instance:
+        return None if _set_by_source(owner, internal.name) else internal.label
+    if not hasattr(owner, internal.name):
+        return internal.label
+    if internal.params is not None:
+        try:
+            found = tuple(inspect.signature(getattr(owner, internal.name)).parameters)[1:]
+        except (TypeError, ValueError):
+            return internal.label
+        if found != internal.params:
+            return f"{internal.label} (it has ({', '.join(found)}))"
+    return None
+
+
+_OUR_SUBCLASSES: tuple[tuple[type, str], ...] = ()  # filled below: (ours, Faust's it extends)
+_INTENDED_OVERRIDES = {"Consumer", "Conductor"} | {i.name for i in INTERNALS}
+_SET_ON_EVERY_SUBCLASS = {"_abc_impl", "logger"}  # by ABCMeta and by mode's Service
+
+
+def _collisions() -> list[str]:
+    """Names our subclasses add that the installed Faust class now defines itself."""
+    found = []
+    for ours, base_path in _OUR_SUBCLASSES:
+        base = _resolve(base_path)
+        for name in vars(ours):
+            if (not name.startswith("__") and name not in _INTENDED_OVERRIDES
+                    and name not in _SET_ON_EVERY_SUBCLASS and hasattr(base, name)):
+                found.append(f"{ours.__name__}.{name} now overrides {base.__name__}.{name}")
+    return found
+
+
+def installed_versions() -> dict[str, str]:
+    versions = {}
+    for dist in TESTED_VERSIONS:
+        try:
+            versions[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            versions[dist] = "(not installed)"
+    return versions
+
+
+def problems() -> list[str]:
+    """What the installed libraries lack, or now define, that this module relies on."""
+    missing = [p for p in map(_problem, INTERNALS) if p is not None]
+    return missing + _collisions()
+
+
+def check() -> None:
+    """Raise ``FaustInternalsError`` with a one-line message if ``problems()`` finds any."""
+    found = problems()
+    if not found:
+        return
+    tested = ", ".join(f"{dist} {version}" for dist, version in TESTED_VERSIONS.items())
+    installed = ", ".join(f"{dist} {version}" for dist, version in installed_versions().items())
+    try:
+        ours = importlib.metadata.version("amlstream")
+    except importlib.metadata.PackageNotFoundError:
+        ours = "(source tree)"
+    raise FaustInternalsError(
+        f"amlstream {ours} was tested with {tested}; installed {installed} lacks "
+        f"{'; '.join(found)}: install the pinned versions (make install, or pip install "
+        f"--require-hashes -r requirements.lock)")
+
+
+def source_sha256(path: str) -> str:
+    """SHA-256 of the source of ``module:Qual.name`` (see ``COPIED_FROM_FAUST``)."""
+    return hashlib.sha256(inspect.getsource(_resolve(path)).encode()).hexdigest()
+
+
+def committed_offset(app: faust.App, tp: TP) -> int | None:
+    """The group's committed offset of ``tp`` as the consumer last knew it (no request to the
+    broker); Faust has no public getter."""
+    offset: int | None = app.consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
+    return offset
+
+
+def raw_producer(app: faust.App) -> Any:
+    """The aiokafka producer under Faust's (started with it): for ``create_batch``/
+    ``send_batch``, which Faust's producer does not offer."""
+    return app.producer._ensure_producer()  # type: ignore[attr-defined]
+
+
+class _EventOf:
+    """Stands in for the Faust event of ``message``: the store reads ``.message.partition``."""
+    __slots__ = ("__weakref__", "message")
+
+    def __init__(self, message: Any) -> None:
+        self.message = message
+
+
+@contextmanager
+def current_event_of(message: Any) -> Iterator[None]:
+    """Make ``message`` the current event for a table's store within the block: Faust picks a
+    table's partition database from the current event, and has no public setter for it."""
+    event = _EventOf(message)  # held here for the block: Faust keeps only a weak reference
+    token = _current_event.set(weakref.ref(event))  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+def partition_databases(store: Any) -> dict[int, Any] | None:
+    """The RocksDB database of each partition of a Faust store (None for other stores)."""
+    databases: dict[int, Any] | None = getattr(store, "_dbs", None)
+    return databases
+
+
+_OUR_SUBCLASSES = (
+    (BatchConductor, "faust.transport.conductor:Conductor"),
+    (BatchConsumer, _CONSUMER),
+    (BatchConsumerThread, _CONSUMER_THREAD),
+    (BatchTransport, "faust.transport.drivers.aiokafka:Transport"),
+    (BatchApp, "faust:App"),
+)
+
+
+def graceful_stop(worker: Any, signal_name: str) -> Any:
+    """The handler mode's worker installs for SIGTERM or SIGINT (a graceful stop), so that
+    ``agents.cli`` can install its own that arms the shutdown timer first."""
+    return worker._on_sigterm if signal_name == "SIGTERM" else worker._on_sigint

@@ -18,15 +18,13 @@ message key (``customer_id``), the value ``CustomerState.to_bytes()``.
 
 import asyncio
 import itertools
-import weakref
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from faust.streams import _current_event  # no public setter; see the module docstring
 from faust.types import TP
 
+from agents.fast_path import current_event_of, partition_databases
 from streams.state import CustomerState
 
 WRITE_SLICE = 200
@@ -61,7 +59,7 @@ class StateTable:
         if state is not None:
             self.cached.move_to_end(key)
             return state
-        with _as_current(message):
+        with current_event_of(message):
             raw = self.table.get(key)
         if raw is None:
             return None
@@ -88,7 +86,7 @@ class StateTable:
         cached one less the changes in ``journal[key]``. The cache is left as it is."""
         raw = self.latest_cut.get(key)
         if raw is None:
-            with _as_current(message):
+            with current_event_of(message):
                 raw = self.table.get(key)
         return None if raw is None else CustomerState.from_bytes(raw)
 
@@ -119,7 +117,7 @@ class StateTable:
         is let go."""
         by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
         for n, (key, message, raw) in enumerate(snapshot, 1):
-            with _as_current(message):
+            with current_event_of(message):
                 self.table.data[key] = raw  # the local store only: no per-record changelog
             by_partition.setdefault(message.partition, []).append((key, raw))
             if n % WRITE_SLICE == 0:
@@ -157,26 +155,9 @@ class StateTable:
         database: Faust's ``len(table)`` reads every key (a pause of the event loop growing with
         the customers) and counts only partitions its assignor lists, which left it at 0."""
         store = self.table.data
-        databases = getattr(store, "_dbs", None)  # Faust's RocksDB store: partition -> db
+        databases = partition_databases(store)
         if databases is None:
             return len(store)
         return sum(db.property_int_value("rocksdb.estimate-num-keys") or 0
                    for db in databases.values())
 
-
-class _EventOf:
-    """Stands in for the Faust event of ``message``: the store reads ``.message.partition``."""
-    __slots__ = ("__weakref__", "message")
-
-    def __init__(self, message: Any) -> None:
-        self.message = message
-
-
-@contextmanager
-def _as_current(message: Any) -> Iterator[None]:
-    event = _EventOf(message)
-    token = _current_event.set(weakref.ref(event))
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
