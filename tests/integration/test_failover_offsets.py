@@ -2,8 +2,12 @@
 partitions over, and the group's committed offsets of every input partition must reach the
 topics' end offsets, soon and after a graceful stop, with exactly the alerts of a backtest.
 
-Issue 12 item 4: the committed offset of some input partitions crept one per commit interval
-after such a failover, however long the survivor ran, and a restart replayed the backlog.
+Issue 12 item 4 (reported: committed offsets stuck far behind after such a failover, also
+after a graceful stop; a restart replayed the backlog). Reproduced here on the code before the
+fix, in either of two ways: the survivor hung in Faust's ``Consumer.wait_empty`` at the
+revocation, waiting for events the agent held for ordering, and committed nothing more; or
+those events were released out of event-time order during the wait (extra alerts). See
+``BatchApp._consumer_wait_empty`` in ``agents/fast_path.py``.
 """
 
 import asyncio
