@@ -237,6 +237,21 @@ def create_app(settings: Settings, rules: CompiledRules | None = None) -> AmlApp
 
     inputs_names = {settings.onboarding_topic, settings.transactions_topic}
 
+    async def before_wait_empty() -> None:
+        """Flush what was applied and drop every held event before Faust waits for all
+        tracked messages to be acknowledged (``BatchApp._consumer_wait_empty``). Faust's
+        rebalancing is eager: every assigned partition is revoked, and sought back to its
+        committed offset once assigned again, so what is dropped here is read again."""
+        await processor.on_revoked(processor.held_partitions())
+        # Dropped events are no longer awaited: neither those held for ordering nor those of
+        # a batch the agent has not taken (stale now). Faust's set of tracked messages holds
+        # them weakly, but the agent may still refer to its last batch.
+        unacked = app.consumer.unacked
+        for message in [m for m in unacked if m.topic in inputs_names and not m.acked]:
+            unacked.discard(message)
+
+    cast(BatchApp, app).before_wait_empty = before_wait_empty
+
     @app.on_partitions_revoked.connect
     async def on_revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
         await processor.on_revoked({tp.partition for tp in revoked if tp.topic in inputs_names})

@@ -45,7 +45,7 @@ import importlib.metadata
 import inspect
 import re
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
@@ -238,9 +238,30 @@ class BatchTransport(faust_aiokafka.Transport):
 class BatchApp(faust.App):
     """A Faust app whose consumer and conductor are the batch ones above."""
 
+    before_wait_empty: Callable[[], Awaitable[None]] | None = None
+    """Called when partitions are being revoked, once the flow is suspended and the queued
+    batches are cleared, before Faust waits for every tracked message to be acknowledged;
+    set by ``create_app`` (see ``_consumer_wait_empty``)."""
+
     def _new_transport(self) -> Any:
         return BatchTransport(self.conf.broker_consumer, self)
 
+    async def _consumer_wait_empty(self, consumer: Any, logger: Any) -> None:
+        """Let the agent give up what it holds before Faust's ``Consumer.wait_empty``.
+
+        Why: on a revocation Faust suspends the flow, then waits (``stream_wait_empty``, no
+        time limit) until every message tracked by ``track_message`` is acknowledged, and only
+        then sends ``on_partitions_revoked``. A per-message stream acknowledges what it was
+        given; our agent holds events for ordering (``agents.ordering``) that may wait for the
+        other input topic's partition, known to be behind, whose records cannot come while
+        the flow is suspended. So the revocation never ended: the surviving worker of a
+        failover hung in ``wait_empty`` ("Waiting for tasks ...") with its whole assignment
+        held, and nothing more was committed (issue 12 item 4). The hook flushes what was
+        applied and drops what is held (its new owner reads it again from the committed
+        offset), before the wait rather than after it."""
+        if self.before_wait_empty is not None:
+            await self.before_wait_empty()
+        await super()._consumer_wait_empty(consumer, logger)
 
 # The one door: Faust's, mode's and aiokafka's private names used by the project -------------
 
@@ -299,6 +320,8 @@ INTERNALS: tuple[Internal, ...] = (
              instance=True),
     Internal("aiokafka:AIOKafkaConsumer", "_fetch_min_bytes", "FETCH_MIN_BYTES", instance=True),
     Internal("faust:App", "_new_transport", "overridden: BatchTransport", params=()),
+    Internal("faust:App", "_consumer_wait_empty", "overridden: give up held events first",
+             params=("consumer", "logger")),
     Internal("faust.transport.drivers.aiokafka:Producer", "_ensure_producer",
              "raw_producer(): bulk changelog batches", params=()),
     Internal("faust.streams", "_current_event", "current_event_of(): the store's partition"),

@@ -330,6 +330,10 @@ class BatchProcessor:
         """Write and acknowledge everything applied so far; return when it is done."""
         await self.checkpoint.flush()
 
+    def held_partitions(self) -> set[int]:
+        """Partition numbers with events held for ordering."""
+        return set(self.aligner.queues)
+
     async def on_revoked(self, partitions: set[int]) -> None:
         """Partitions are moving. What was applied while we owned them is flushed and
         acknowledged now, before their new owner recovers the state; events still held for
