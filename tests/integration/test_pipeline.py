@@ -125,9 +125,11 @@ async def test_restart_mid_stream_continues_without_double_counting(deployment, 
     first = deployment.worker()
     first.start()
     request_cleanup(first.kill)
-    # Fed at a steady pace, so the worker is surely mid-stream when it is stopped or killed.
-    feeding = asyncio.create_task(_feed_paced(deployment, messages, chunk=100, pause_s=0.2))
     loop = asyncio.get_running_loop()
+    await _metrics_served(deployment, first, loop.time() + 60)
+    # Fed at a steady pace (~10 s) once the worker is up, so it is surely mid-stream when it
+    # is stopped or killed, however slowly it started.
+    feeding = asyncio.create_task(_feed_paced(deployment, messages, chunk=100, pause_s=0.4))
     deadline = loop.time() + 90
     processed = 0.0
     while loop.time() < deadline and processed < total * 0.3:
@@ -161,6 +163,17 @@ async def test_restart_mid_stream_continues_without_double_counting(deployment, 
         assert totals.usd_cents == per_customer * 1234
     assert {a.alert_id for a in alerts} and {a.rule_id for a in alerts} == {"velocity_24h"}
     assert len({a.alert_id for a in alerts}) == 1  # a re-sent alert keeps its id
+
+
+async def _metrics_served(deployment, worker, deadline: float) -> None:
+    loop = asyncio.get_running_loop()
+    while loop.time() < deadline:
+        try:
+            deployment.metrics()
+            return
+        except OSError:
+            await asyncio.sleep(0.2)
+    pytest.fail("the worker served no metrics:\n" + worker.log_tail())
 
 
 def _settled(states: dict[bytes, CustomerState], per_customer: int, keys: int) -> bool:

@@ -3,7 +3,6 @@ is doing, here while the broker it flushes and commits to is gone (the flush can
 
 import signal
 import time
-import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -12,21 +11,18 @@ from agents.local_broker import LocalBroker, free_port_pair
 from agents.shutdown import EXIT_TIMED_OUT
 from streams.synthetic import planted_scenarios, to_messages
 
-from .conftest import Deployment, free_port
-
 pytestmark = pytest.mark.integration
 
 END = datetime.now(UTC).replace(microsecond=0)
 SHUTDOWN_TIMEOUT_S = 5.0
 
 
-async def test_sigterm_while_the_broker_is_gone_ends_the_worker_in_bounded_time(tmp_path,
-                                                                                request_cleanup):
+async def test_sigterm_while_the_broker_is_gone_ends_the_worker_in_bounded_time(
+        deployment, tmp_path, request_cleanup):
     broker = LocalBroker(port=free_port_pair(), data_dir=tmp_path / "broker")
-    broker.start()
+    broker.start()  # its own broker: this test stops it
     request_cleanup(broker.stop)
-    deployment = Deployment(bootstrap=broker.bootstrap, name=f"it-{uuid.uuid4().hex[:8]}",
-                            work_dir=tmp_path, metrics_port=free_port())
+    deployment.bootstrap = broker.bootstrap
     worker = deployment.worker()
     worker.env["AMLSTREAM_SHUTDOWN_TIMEOUT_S"] = str(SHUTDOWN_TIMEOUT_S)
     worker.start()
