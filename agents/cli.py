@@ -7,7 +7,10 @@ import logging
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from agents import cli_rules
+from agents.kafka_clients import KafkaSecurityError
 from agents.settings import Settings
 
 
@@ -87,10 +90,29 @@ def main(argv: list[str] | None = None) -> int:
     schemas.add_argument("--out", default="schemas/json", help="output directory")
     cli_rules.add_commands(commands)
     args = parser.parse_args(argv)
-    if args.command == "rules":
-        return int(args.handler(args))
     handlers = {"worker": _worker, "schemas": _schemas, "alerts": _alerts, "demo": _demo}
-    return handlers[args.command](args)
+    try:
+        if args.command == "rules":
+            return int(args.handler(args))
+        return handlers[args.command](args)
+    except KafkaSecurityError as exc:
+        print(f"amlstream: {exc}", file=sys.stderr, flush=True)
+        return 2
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        print(f"amlstream: invalid settings: {_settings_errors(exc)}", file=sys.stderr, flush=True)
+        return 2
+
+
+def _settings_errors(exc: ValidationError) -> str:
+    """One line: each invalid setting named by its environment variable (never its value)."""
+    parts = []
+    for error in exc.errors(include_input=False, include_url=False):
+        message = error["msg"].removeprefix("Value error, ")
+        names = [str(part) for part in error["loc"]]
+        parts.append(f"AMLSTREAM_{names[0].upper()}: {message}" if names else message)
+    return "; ".join(parts)
 
 
 if __name__ == "__main__":

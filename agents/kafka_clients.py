@@ -120,7 +120,11 @@ async def start(client: AIOKafkaProducer | AIOKafkaConsumer | AIOKafkaAdminClien
     try:
         await client.start()
     except kafka_errors.KafkaConnectionError:
-        await check_access(settings)
+        try:
+            await check_access(settings)
+        except KafkaSecurityError:
+            await (client.close() if isinstance(client, AIOKafkaAdminClient) else client.stop())
+            raise
         raise
 
 
@@ -134,7 +138,7 @@ async def check_access(settings: Settings) -> None:
             conn = await asyncio.wait_for(
                 create_conn(host, int(port), request_timeout_ms=int(PROBE_TIMEOUT_S * 1000),
                             **security_kwargs(settings)), PROBE_TIMEOUT_S)
-        except (kafka_errors.KafkaError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, kafka_errors.KafkaError, OSError) as exc:
             reason = _security_reason(settings, server, exc)
             if reason is not None:
                 raise KafkaSecurityError(reason) from None

@@ -91,7 +91,8 @@ class Settings(BaseSettings):
         if self.broker_ssl_certfile is None:
             for name in ("broker_ssl_keyfile", "broker_ssl_key_password"):
                 if getattr(self, name) is not None:
-                    raise ValueError(f"AMLSTREAM_{name.upper()} needs AMLSTREAM_BROKER_SSL_CERTFILE")
+                    raise ValueError(
+                        f"AMLSTREAM_{name.upper()} needs AMLSTREAM_BROKER_SSL_CERTFILE")
         return self
 
     @property
