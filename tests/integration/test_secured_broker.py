@@ -1,0 +1,166 @@
+"""The worker and the CLI against a SASL_SSL broker (SCRAM-SHA-512 and SCRAM-SHA-256 users, a
+CA of its own, host names checked): alerts flow, and a wrong password, an untrusted
+certificate or a plaintext client are refused with a message naming the setting, while no
+password reaches a log."""
+
+import asyncio
+import dataclasses
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from aiokafka.errors import KafkaConnectionError
+
+from agents import kafka_clients
+from agents.kafka_clients import KafkaSecurityError
+from agents.local_broker import LocalBroker, ScramUser, free_port_pair
+from agents.settings import Settings
+from schemas.alerts import Alert
+from streams.synthetic import planted_scenarios, to_messages
+
+pytestmark = pytest.mark.integration
+
+END = datetime.now(UTC).replace(microsecond=0)
+WORKER_PASSWORD = f"worker-{secrets.token_hex(8)}"
+READER_PASSWORD = f"reader-{secrets.token_hex(8)}"
+WRONG_PASSWORD = f"wrong-{secrets.token_hex(8)}"
+WORKER_EXIT_TIMEOUT_S = 30.0
+
+
+@pytest.fixture(scope="module")
+def secured_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    broker = LocalBroker(port=free_port_pair(), data_dir=tmp_path_factory.mktemp("sasl-ssl"),
+                         security="sasl_ssl",
+                         scram_users=[ScramUser("SCRAM-SHA-512", "amlstream", WORKER_PASSWORD),
+                                      ScramUser("SCRAM-SHA-256", "reader", READER_PASSWORD)])
+    broker.start()  # raises (the tests fail) if the broker cannot start
+    yield broker
+    broker.stop()
+
+
+def _security(broker: LocalBroker, user: str = "amlstream", password: str = WORKER_PASSWORD,
+              mechanism: str = "SCRAM-SHA-512") -> dict[str, str]:
+    return {"broker_security_protocol": "SASL_SSL", "broker_sasl_mechanism": mechanism,
+            "broker_username": user, "broker_password": password,
+            "broker_ssl_cafile": str(broker.ca_file)}
+
+
+def _cli(deployment: Any, *args: str) -> subprocess.CompletedProcess[str]:
+    """``amlstream ARGS`` in a child process, with the deployment's settings in its env."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AMLSTREAM_")}
+    env.update({f"AMLSTREAM_{name.upper()}": value
+                for name, value in deployment.security.items()})
+    env.update(AMLSTREAM_BROKER=f"kafka://{deployment.bootstrap}",
+               AMLSTREAM_ALERTS_TOPIC=deployment.topics["alerts"],
+               AMLSTREAM_RULES_TOPIC=deployment.topics["rules"])
+    return subprocess.run([sys.executable, "-m", "agents.cli", *args], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.startswith("amlstream: ")]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+async def test_worker_and_cli_on_a_sasl_ssl_broker(secured_broker: LocalBroker, new_deployment,
+                                                   request_cleanup) -> None:
+    deployment = new_deployment(secured_broker, _security(secured_broker))
+    worker = deployment.worker()
+    worker.env["AMLSTREAM_LOG_LEVEL"] = "info"  # the most it logs: the password must not be there
+    worker.start()
+    request_cleanup(worker.stop)
+
+    planted = planted_scenarios(END)
+    await deployment.produce(to_messages(planted))  # as the worker's SCRAM-SHA-512 user
+    expected = Counter((s.customer_id, rule) for s in planted for rule in s.expected_rules)
+
+    # Another user, another mechanism: SCRAM-SHA-256.
+    reader = dataclasses.replace(deployment, security=_security(
+        secured_broker, "reader", READER_PASSWORD, "SCRAM-SHA-256"))
+    records = await reader.read(deployment.topics["alerts"],
+                                lambda r: len(r) >= sum(expected.values()), timeout_s=60.0,
+                                quiet_s=1.0)
+    alerts = [Alert.model_validate_json(r.value) for r in records]
+    assert Counter((a.customer_id, a.rule_id) for a in alerts) == expected
+    assert worker.running, worker.log_tail()
+
+    tail = _cli(reader, "alerts", "--from-beginning", "--idle-exit-s", "3")
+    assert tail.returncode == 0, tail.stderr
+    assert Counter(line.split()[3] for line in tail.stdout.splitlines()) == Counter(
+        rule for _, rule in expected.elements())
+    show = _cli(reader, "rules", "show")
+    assert show.returncode == 0, show.stderr
+    assert show.stdout.startswith(f"no rule set on {deployment.topics['rules']}")
+
+    worker.stop()
+    log = worker.log_path.read_text(errors="replace")
+    assert "Authenticated as amlstream via SCRAM-SHA-512" in log  # the log is really verbose
+    assert WORKER_PASSWORD not in log
+    broker_log = (secured_broker.ca_file.parent.parent / "broker.log").read_text(errors="replace")
+    assert WORKER_PASSWORD not in broker_log and READER_PASSWORD not in broker_log
+
+
+async def test_wrong_password_untrusted_ca_and_plaintext_are_refused(
+        secured_broker: LocalBroker, new_deployment, request_cleanup) -> None:
+    wrong = new_deployment(secured_broker, _security(secured_broker, password=WRONG_PASSWORD))
+
+    # The worker: a one-line message naming the password setting, exit 2, at once.
+    worker = wrong.worker()
+    started = time.monotonic()
+    worker.start()
+    request_cleanup(worker.kill)
+    assert worker.process is not None
+    returncode = worker.process.wait(WORKER_EXIT_TIMEOUT_S)
+    log = worker.log_path.read_text(errors="replace")
+    assert returncode == 2, log
+    message = [line for line in log.splitlines() if line.startswith("amlstream: ")]
+    assert len(message) == 1, log
+    assert "refused the login of AMLSTREAM_BROKER_USERNAME=amlstream" in message[0]
+    assert "AMLSTREAM_BROKER_PASSWORD" in message[0]
+    assert WRONG_PASSWORD not in log
+    assert time.monotonic() - started < WORKER_EXIT_TIMEOUT_S
+
+    # The CLI and a client of our own, likewise.
+    show = _cli(wrong, "rules", "show")
+    assert show.returncode == 2
+    assert "AMLSTREAM_BROKER_PASSWORD" in _one_line_error(show)
+    assert WRONG_PASSWORD not in show.stderr + show.stdout
+    producer = kafka_clients.producer(wrong.settings)
+    with pytest.raises(KafkaSecurityError, match="AMLSTREAM_BROKER_PASSWORD"):
+        await kafka_clients.start(producer, wrong.settings)
+
+    # A mechanism the user has no credentials for is a failed login as well.
+    sha256 = new_deployment(secured_broker, _security(secured_broker, mechanism="SCRAM-SHA-256"))
+    with pytest.raises(KafkaSecurityError, match="SCRAM-SHA-256"):
+        await kafka_clients.check_access(sha256.settings)
+
+    # Without our CA, the broker's certificate is not trusted.
+    untrusted = dataclasses.replace(wrong, security=_security(secured_broker))
+    untrusted.security.pop("broker_ssl_cafile")
+    with pytest.raises(KafkaSecurityError, match="AMLSTREAM_BROKER_SSL_CAFILE"):
+        await kafka_clients.check_access(untrusted.settings)
+
+    # A plaintext client (and a SASL one without TLS) gets nothing from the TLS port.
+    for protocol in ("PLAINTEXT", "SASL_PLAINTEXT"):
+        security = {**_security(secured_broker), "broker_security_protocol": protocol}
+        security.pop("broker_ssl_cafile")
+        if protocol == "PLAINTEXT":
+            security = {}
+        settings = Settings(broker=f"kafka://{secured_broker.bootstrap}", **security)  # type: ignore[arg-type]
+        consumer = kafka_clients.consumer(settings, wrong.topics["alerts"],
+                                          request_timeout_ms=5000)
+        with pytest.raises(KafkaConnectionError):
+            await asyncio.wait_for(kafka_clients.start(consumer, settings), 20)
+        await consumer.stop()
+
+    # And the good credentials work on the same broker (the refusals are about credentials).
+    await kafka_clients.check_access(
+        new_deployment(secured_broker, _security(secured_broker)).settings)
