@@ -120,7 +120,11 @@ class Deployment:
         """Settings naming this deployment's broker and topics (for the CLI's helpers)."""
         return Settings(broker=f"kafka://{self.bootstrap}", rules_topic=self.topics["rules"],
                         risk_topic=self.topics["customer-risk"],
-                        alerts_topic=self.topics["alerts"], **self.security)  # type: ignore[arg-type]
+                        alerts_topic=self.topics["alerts"],
+                        onboarding_topic=self.topics["onboarding"],
+                        transactions_topic=self.topics["transactions"],
+                        dead_letter_topic=self.topics["dead-letters"],
+                        **self.security)  # type: ignore[arg-type]
 
     def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics",

@@ -1,7 +1,7 @@
 """The worker and the CLI against a SASL_SSL broker (SCRAM-SHA-512 and SCRAM-SHA-256 users, a
-CA of its own, host names checked): alerts flow, and a wrong password, an untrusted
-certificate or a plaintext client are refused with a message naming the setting, while no
-password reaches a log."""
+CA of its own, host names checked) that enforces ACLs: with exactly the ACLs the README lists
+per principal, alerts flow; a wrong password, an untrusted certificate or a plaintext client
+are refused with a message naming the setting; no password reaches a log."""
 
 import asyncio
 import dataclasses
@@ -16,12 +16,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from aiokafka.errors import KafkaConnectionError
+from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
 
 from agents import kafka_clients
 from agents.kafka_clients import KafkaSecurityError
 from agents.local_broker import LocalBroker, ScramUser, free_port_pair
 from agents.settings import Settings
+from agents.topics import ensure_topics
 from schemas.alerts import Alert
 from streams.synthetic import planted_scenarios, to_messages
 
@@ -30,6 +31,8 @@ pytestmark = pytest.mark.integration
 END = datetime.now(UTC).replace(microsecond=0)
 WORKER_PASSWORD = f"worker-{secrets.token_hex(8)}"
 READER_PASSWORD = f"reader-{secrets.token_hex(8)}"
+UPSTREAM_PASSWORD = f"upstream-{secrets.token_hex(8)}"
+ADMIN_PASSWORD = f"admin-{secrets.token_hex(8)}"
 WRONG_PASSWORD = f"wrong-{secrets.token_hex(8)}"
 WORKER_EXIT_TIMEOUT_S = 30.0
 
@@ -37,9 +40,10 @@ WORKER_EXIT_TIMEOUT_S = 30.0
 @pytest.fixture(scope="module")
 def secured_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
     broker = LocalBroker(port=free_port_pair(), data_dir=tmp_path_factory.mktemp("sasl-ssl"),
-                         security="sasl_ssl",
+                         security="sasl_ssl", authorizer=True, admin_password=ADMIN_PASSWORD,
                          scram_users=[ScramUser("SCRAM-SHA-512", "amlstream", WORKER_PASSWORD),
-                                      ScramUser("SCRAM-SHA-256", "reader", READER_PASSWORD)])
+                                      ScramUser("SCRAM-SHA-256", "reader", READER_PASSWORD),
+                                      ScramUser("SCRAM-SHA-512", "upstream", UPSTREAM_PASSWORD)])
     broker.start()  # raises (the tests fail) if the broker cannot start
     yield broker
     broker.stop()
@@ -70,16 +74,45 @@ def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
+async def _grant_the_readme_acls(broker: LocalBroker, deployment: Any, app_id: str) -> None:
+    """The topics exist (made by an operator, here the super user ``admin``); each principal
+    gets the ACLs the README's Security section lists, and no more."""
+    as_admin = dataclasses.replace(deployment, security=_security(broker, "admin",
+                                                                   ADMIN_PASSWORD))
+    await ensure_topics(as_admin.settings)
+    topics = deployment.topics
+    add = ("--add", "--allow-principal")
+    # Read implies Describe, Write implies Describe.
+    broker.acl(*add, "User:amlstream", "--operation", "Read", "--topic", topics["onboarding"],
+               "--topic", topics["transactions"], "--topic", topics["rules"], "--group", app_id)
+    broker.acl(*add, "User:amlstream", "--operation", "Write", "--topic", topics["alerts"],
+               "--topic", topics["dead-letters"], "--topic", topics["customer-risk"])
+    broker.acl(*add, "User:amlstream", "--operation", "Create", "--operation", "Read",
+               "--operation", "Write", "--resource-pattern-type", "prefixed",
+               "--topic", f"{app_id}-")
+    broker.acl(*add, "User:upstream", "--operation", "Write", "--topic", topics["onboarding"],
+               "--topic", topics["transactions"])
+    broker.acl(*add, "User:reader", "--operation", "Read", "--topic", topics["alerts"],
+               "--topic", topics["rules"])
+
+
 async def test_worker_and_cli_on_a_sasl_ssl_broker(secured_broker: LocalBroker, new_deployment,
                                                    request_cleanup) -> None:
     deployment = new_deployment(secured_broker, _security(secured_broker))
     worker = deployment.worker()
+    # An app id that is not a prefix of the topic names: the prefixed ACL on "<app_id>-"
+    # then covers Faust's internal topics only.
+    app_id = f"app-{deployment.name}"
+    worker.env["AMLSTREAM_APP_ID"] = app_id
     worker.env["AMLSTREAM_LOG_LEVEL"] = "info"  # the most it logs: the password must not be there
+    await _grant_the_readme_acls(secured_broker, deployment, app_id)
     worker.start()
     request_cleanup(worker.stop)
 
     planted = planted_scenarios(END)
-    await deployment.produce(to_messages(planted))  # as the worker's SCRAM-SHA-512 user
+    upstream = dataclasses.replace(deployment, security=_security(
+        secured_broker, "upstream", UPSTREAM_PASSWORD))
+    await upstream.produce(to_messages(planted))
     expected = Counter((s.customer_id, rule) for s in planted for rule in s.expected_rules)
 
     # Another user, another mechanism: SCRAM-SHA-256.
@@ -91,6 +124,15 @@ async def test_worker_and_cli_on_a_sasl_ssl_broker(secured_broker: LocalBroker, 
     alerts = [Alert.model_validate_json(r.value) for r in records]
     assert Counter((a.customer_id, a.rule_id) for a in alerts) == expected
     assert worker.running, worker.log_tail()
+
+    # The ACLs are enforced: the reader may not write events.
+    denied = kafka_clients.producer(reader.settings, request_timeout_ms=10_000)
+    await kafka_clients.start(denied, reader.settings)
+    try:
+        with pytest.raises(TopicAuthorizationFailedError):
+            await denied.send_and_wait(deployment.topics["transactions"], b"{}", key=b"k")
+    finally:
+        await denied.stop()
 
     tail = _cli(reader, "alerts", "--from-beginning", "--idle-exit-s", "3")
     assert tail.returncode == 0, tail.stderr
@@ -106,6 +148,7 @@ async def test_worker_and_cli_on_a_sasl_ssl_broker(secured_broker: LocalBroker, 
     assert WORKER_PASSWORD not in log
     broker_log = (secured_broker.ca_file.parent.parent / "broker.log").read_text(errors="replace")
     assert WORKER_PASSWORD not in broker_log and READER_PASSWORD not in broker_log
+    assert ADMIN_PASSWORD not in broker_log
 
 
 async def test_wrong_password_untrusted_ca_and_plaintext_are_refused(
