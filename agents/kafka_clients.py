@@ -129,22 +129,35 @@ async def start(client: AIOKafkaProducer | AIOKafkaConsumer | AIOKafkaAdminClien
 
 
 async def check_access(settings: Settings) -> None:
-    """Connect to each bootstrap server once, with the configured security. Raise
-    :class:`KafkaSecurityError` if one refuses the login or TLS; return otherwise (also when
-    none could be reached: that is not a security problem)."""
+    """Connect to each bootstrap server with the configured security. Raise
+    :class:`KafkaSecurityError` if one refuses the login or TLS, or twice closes the
+    connection on the first request (a listener of another protocol does that); return
+    otherwise (also when none could be reached: that is not a security problem)."""
     for server in settings.bootstrap.split(","):
         host, _, port = server.strip().rpartition(":")
-        try:
-            conn = await asyncio.wait_for(
-                create_conn(host, int(port), request_timeout_ms=int(PROBE_TIMEOUT_S * 1000),
-                            **security_kwargs(settings)), PROBE_TIMEOUT_S)
-        except (TimeoutError, kafka_errors.KafkaError, OSError) as exc:
-            reason = _security_reason(settings, server, exc)
-            if reason is not None:
-                raise KafkaSecurityError(reason) from None
-            continue
-        conn.close()
-        return
+        for attempt in range(2):
+            try:
+                conn = await asyncio.wait_for(
+                    create_conn(host, int(port), request_timeout_ms=int(PROBE_TIMEOUT_S * 1000),
+                                **security_kwargs(settings)), PROBE_TIMEOUT_S)
+            except kafka_errors.KafkaConnectionError:
+                # TCP connected (a refused connect is an OSError), then the broker hung up
+                # on the ApiVersions request or the SASL handshake.
+                if attempt == 0:
+                    await asyncio.sleep(1.0)
+                    continue
+                raise KafkaSecurityError(
+                    f"the broker {server} closed the connection on the first request: check "
+                    "AMLSTREAM_BROKER_SECURITY_PROTOCOL="
+                    f"{settings.broker_security_protocol} (does that listener want TLS or "
+                    "SASL?)") from None
+            except (TimeoutError, kafka_errors.KafkaError, OSError) as exc:
+                reason = _security_reason(settings, server, exc)
+                if reason is not None:
+                    raise KafkaSecurityError(reason) from None
+                break
+            conn.close()
+            return
 
 
 def _security_reason(settings: Settings, server: str, exc: BaseException) -> str | None:

@@ -1,6 +1,7 @@
 """Security settings: checked at start with a message naming the variable; turned into the same
 aiokafka arguments and Faust credentials for every client; passwords never in a repr."""
 
+import asyncio
 import ssl
 import subprocess
 from pathlib import Path
@@ -137,3 +138,18 @@ def test_unreadable_ca_file_is_named(tmp_path: Path) -> None:
     settings = Settings(broker_security_protocol="SSL", broker_ssl_cafile=bad)
     with pytest.raises(kafka_clients.KafkaSecurityError, match="AMLSTREAM_BROKER_SSL_CAFILE"):
         kafka_clients.security_kwargs(settings)
+
+
+async def test_a_listener_that_hangs_up_is_named_and_a_closed_port_is_not() -> None:
+    async def hang_up(reader: object, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        settings = Settings(broker=f"kafka://127.0.0.1:{port}")
+        with pytest.raises(kafka_clients.KafkaSecurityError,
+                           match="AMLSTREAM_BROKER_SECURITY_PROTOCOL=PLAINTEXT"):
+            await kafka_clients.check_access(settings)
+    # Nothing listens any more: a broker that is down is not a security problem.
+    await kafka_clients.check_access(settings)

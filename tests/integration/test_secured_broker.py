@@ -82,18 +82,19 @@ async def _grant_the_readme_acls(broker: LocalBroker, deployment: Any, app_id: s
     await ensure_topics(as_admin.settings)
     topics = deployment.topics
     add = ("--add", "--allow-principal")
-    # Read implies Describe, Write implies Describe.
-    broker.acl(*add, "User:amlstream", "--operation", "Read", "--topic", topics["onboarding"],
-               "--topic", topics["transactions"], "--topic", topics["rules"], "--group", app_id)
-    broker.acl(*add, "User:amlstream", "--operation", "Write", "--topic", topics["alerts"],
-               "--topic", topics["dead-letters"], "--topic", topics["customer-risk"])
-    broker.acl(*add, "User:amlstream", "--operation", "Create", "--operation", "Read",
-               "--operation", "Write", "--resource-pattern-type", "prefixed",
-               "--topic", f"{app_id}-")
-    broker.acl(*add, "User:upstream", "--operation", "Write", "--topic", topics["onboarding"],
-               "--topic", topics["transactions"])
-    broker.acl(*add, "User:reader", "--operation", "Read", "--topic", topics["alerts"],
-               "--topic", topics["rules"])
+    # Read implies Describe, Write implies Describe. One JVM each: run them side by side.
+    await asyncio.gather(*(asyncio.to_thread(broker.acl, *add, *args) for args in (
+        ("User:amlstream", "--operation", "Read", "--topic", topics["onboarding"],
+         "--topic", topics["transactions"], "--topic", topics["rules"], "--group", app_id),
+        ("User:amlstream", "--operation", "Write", "--topic", topics["alerts"],
+         "--topic", topics["dead-letters"], "--topic", topics["customer-risk"]),
+        ("User:amlstream", "--operation", "Create", "--operation", "Read", "--operation", "Write",
+         "--resource-pattern-type", "prefixed", "--topic", f"{app_id}-"),
+        ("User:upstream", "--operation", "Write", "--topic", topics["onboarding"],
+         "--topic", topics["transactions"]),
+        ("User:reader", "--operation", "Read", "--topic", topics["alerts"],
+         "--topic", topics["rules"]),
+    )))
 
 
 async def test_worker_and_cli_on_a_sasl_ssl_broker(secured_broker: LocalBroker, new_deployment,
@@ -134,11 +135,12 @@ async def test_worker_and_cli_on_a_sasl_ssl_broker(secured_broker: LocalBroker, 
     finally:
         await denied.stop()
 
-    tail = _cli(reader, "alerts", "--from-beginning", "--idle-exit-s", "3")
+    tail, show = await asyncio.gather(
+        asyncio.to_thread(_cli, reader, "alerts", "--from-beginning", "--idle-exit-s", "3"),
+        asyncio.to_thread(_cli, reader, "rules", "show"))
     assert tail.returncode == 0, tail.stderr
     assert Counter(line.split()[3] for line in tail.stdout.splitlines()) == Counter(
         rule for _, rule in expected.elements())
-    show = _cli(reader, "rules", "show")
     assert show.returncode == 0, show.stderr
     assert show.stdout.startswith(f"no rule set on {deployment.topics['rules']}")
 
@@ -191,7 +193,8 @@ async def test_wrong_password_untrusted_ca_and_plaintext_are_refused(
     with pytest.raises(KafkaSecurityError, match="AMLSTREAM_BROKER_SSL_CAFILE"):
         await kafka_clients.check_access(untrusted.settings)
 
-    # A plaintext client (and a SASL one without TLS) gets nothing from the TLS port.
+    # A plaintext client (and a SASL one without TLS) gets nothing from the TLS port, and we
+    # say which setting to check.
     for protocol in ("PLAINTEXT", "SASL_PLAINTEXT"):
         security = {**_security(secured_broker), "broker_security_protocol": protocol}
         security.pop("broker_ssl_cafile")
@@ -201,8 +204,11 @@ async def test_wrong_password_untrusted_ca_and_plaintext_are_refused(
         consumer = kafka_clients.consumer(settings, wrong.topics["alerts"],
                                           request_timeout_ms=5000)
         with pytest.raises(KafkaConnectionError):
-            await asyncio.wait_for(kafka_clients.start(consumer, settings), 20)
+            await asyncio.wait_for(consumer.start(), 20)
         await consumer.stop()
+        with pytest.raises(KafkaSecurityError,
+                           match=f"AMLSTREAM_BROKER_SECURITY_PROTOCOL={protocol} "):
+            await asyncio.wait_for(kafka_clients.check_access(settings), 20)
 
     # And the good credentials work on the same broker (the refusals are about credentials).
     await kafka_clients.check_access(
