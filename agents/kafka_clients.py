@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka import errors as kafka_errors
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.conn import create_conn
+from aiokafka.protocol.metadata import MetadataRequest
 
 from agents.settings import Settings
 
@@ -137,12 +138,11 @@ async def check_access(settings: Settings) -> None:
         host, _, port = server.strip().rpartition(":")
         for attempt in range(2):
             try:
-                conn = await asyncio.wait_for(
-                    create_conn(host, int(port), request_timeout_ms=int(PROBE_TIMEOUT_S * 1000),
-                                **security_kwargs(settings)), PROBE_TIMEOUT_S)
+                await asyncio.wait_for(_probe(host, int(port), settings), PROBE_TIMEOUT_S)
             except kafka_errors.KafkaConnectionError:
-                # TCP connected (a refused connect is an OSError), then the broker hung up
-                # on the ApiVersions request or the SASL handshake.
+                # TCP connected (a refused connect is an OSError), then the broker hung up on
+                # the first request (ApiVersions, the SASL handshake, or, on a SASL listener
+                # that answers ApiVersions before the login, Metadata).
                 if attempt == 0:
                     await asyncio.sleep(1.0)
                     continue
@@ -156,8 +156,17 @@ async def check_access(settings: Settings) -> None:
                 if reason is not None:
                     raise KafkaSecurityError(reason) from None
                 break
-            conn.close()
             return
+
+
+async def _probe(host: str, port: int, settings: Settings) -> None:
+    """Connect (TLS, SASL login as configured) and ask for the cluster metadata."""
+    conn = await create_conn(host, port, request_timeout_ms=int(PROBE_TIMEOUT_S * 1000),
+                             **security_kwargs(settings))
+    try:
+        await conn.send(MetadataRequest([]))
+    finally:
+        conn.close()
 
 
 def _security_reason(settings: Settings, server: str, exc: BaseException) -> str | None:
