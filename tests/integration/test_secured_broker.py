@@ -193,6 +193,15 @@ async def test_wrong_password_untrusted_ca_and_plaintext_are_refused(
     with pytest.raises(KafkaSecurityError, match="AMLSTREAM_BROKER_SSL_CAFILE"):
         await kafka_clients.check_access(untrusted.settings)
 
+    # Host names are checked: "127.1" reaches the broker, but its certificate names 127.0.0.1
+    # and localhost only. Unless the check is turned off.
+    by_other_name = Settings(broker=f"kafka://127.1:{secured_broker.port}",
+                             **_security(secured_broker))  # type: ignore[arg-type]
+    with pytest.raises(KafkaSecurityError, match=r"Hostname mismatch.*CHECK_HOSTNAME"):
+        await kafka_clients.check_access(by_other_name)
+    await kafka_clients.check_access(by_other_name.model_copy(
+        update={"broker_ssl_check_hostname": False}))
+
     # A plaintext client (and a SASL one without TLS) gets nothing from the TLS port, and we
     # say which setting to check.
     for protocol in ("PLAINTEXT", "SASL_PLAINTEXT"):
