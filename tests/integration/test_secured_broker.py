@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
+from aiokafka.protocol.admin import CreateAclsRequest
 
 from agents import kafka_clients
 from agents.kafka_clients import KafkaSecurityError
@@ -32,6 +33,7 @@ END = datetime.now(UTC).replace(microsecond=0)
 WORKER_PASSWORD = f"worker-{secrets.token_hex(8)}"
 READER_PASSWORD = f"reader-{secrets.token_hex(8)}"
 UPSTREAM_PASSWORD = f"upstream-{secrets.token_hex(8)}"
+PUBLISHER_PASSWORD = f"publisher-{secrets.token_hex(8)}"
 ADMIN_PASSWORD = f"admin-{secrets.token_hex(8)}"
 WRONG_PASSWORD = f"wrong-{secrets.token_hex(8)}"
 WORKER_EXIT_TIMEOUT_S = 30.0
@@ -43,7 +45,9 @@ def secured_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBr
                          security="sasl_ssl", authorizer=True, admin_password=ADMIN_PASSWORD,
                          scram_users=[ScramUser("SCRAM-SHA-512", "amlstream", WORKER_PASSWORD),
                                       ScramUser("SCRAM-SHA-256", "reader", READER_PASSWORD),
-                                      ScramUser("SCRAM-SHA-512", "upstream", UPSTREAM_PASSWORD)])
+                                      ScramUser("SCRAM-SHA-512", "upstream", UPSTREAM_PASSWORD),
+                                      ScramUser("SCRAM-SHA-512", "publisher",
+                                                PUBLISHER_PASSWORD)])
     broker.start()  # raises (the tests fail) if the broker cannot start
     yield broker
     broker.stop()
@@ -74,27 +78,55 @@ def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
+# Kafka's protocol codes (org.apache.kafka.common.acl / resource).
+TOPIC, GROUP = 2, 3
+READ, WRITE, CREATE = 3, 4, 5
+LITERAL, PREFIXED = 3, 4
+ALLOW = 3
+
+
+async def _create_acls(settings: Settings,
+                       acls: list[tuple[str, int, str, int, tuple[int, ...]]]) -> None:
+    """(principal, resource type, name, pattern type, operations) ACLs, from Python: one JVM
+    per ``kafka-acls`` call costs seconds on a small machine."""
+    admin = kafka_clients.admin(settings)
+    await kafka_clients.start(admin, settings)
+    try:
+        for principal, resource_type, name, pattern_type, operations in acls:
+            for operation in operations:
+                response = await admin._send_request(CreateAclsRequest(
+                    resource_type, name, pattern_type, principal, "*", operation, ALLOW))
+                assert [error for error, _ in response.creation_responses] == [0], response
+    finally:
+        await admin.close()
+
+
 async def _grant_the_readme_acls(broker: LocalBroker, deployment: Any, app_id: str) -> None:
     """The topics exist (made by an operator, here the super user ``admin``); each principal
-    gets the ACLs the README's Security section lists, and no more."""
+    gets the ACLs the README's Security section lists, and no more (Read and Write imply
+    Describe)."""
     as_admin = dataclasses.replace(deployment, security=_security(broker, "admin",
                                                                    ADMIN_PASSWORD))
     await ensure_topics(as_admin.settings)
     topics = deployment.topics
-    add = ("--add", "--allow-principal")
-    # Read implies Describe, Write implies Describe. One JVM each: run them side by side.
-    await asyncio.gather(*(asyncio.to_thread(broker.acl, *add, *args) for args in (
-        ("User:amlstream", "--operation", "Read", "--topic", topics["onboarding"],
-         "--topic", topics["transactions"], "--topic", topics["rules"], "--group", app_id),
-        ("User:amlstream", "--operation", "Write", "--topic", topics["alerts"],
-         "--topic", topics["dead-letters"], "--topic", topics["customer-risk"]),
-        ("User:amlstream", "--operation", "Create", "--operation", "Read", "--operation", "Write",
-         "--resource-pattern-type", "prefixed", "--topic", f"{app_id}-"),
-        ("User:upstream", "--operation", "Write", "--topic", topics["onboarding"],
-         "--topic", topics["transactions"]),
-        ("User:reader", "--operation", "Read", "--topic", topics["alerts"],
-         "--topic", topics["rules"]),
-    )))
+    worker, upstream, publisher = "User:amlstream", "User:upstream", "User:publisher"
+    grants = [
+        *((worker, TOPIC, topics[name], LITERAL, (READ,))
+          for name in ("onboarding", "transactions", "rules")),
+        (worker, GROUP, app_id, LITERAL, (READ,)),
+        *((worker, TOPIC, topics[name], LITERAL, (WRITE,))
+          for name in ("alerts", "dead-letters", "customer-risk")),
+        (worker, TOPIC, f"{app_id}-", PREFIXED, (CREATE, READ, WRITE)),
+        *((upstream, TOPIC, topics[name], LITERAL, (WRITE,))
+          for name in ("onboarding", "transactions")),
+        (publisher, TOPIC, topics["rules"], LITERAL, (READ, WRITE)),
+    ]
+    # The reader's through scripts/kafka-local acl (kafka-acls), meanwhile.
+    await asyncio.gather(
+        _create_acls(as_admin.settings, grants),
+        asyncio.to_thread(broker.acl, "--add", "--allow-principal", "User:reader",
+                          "--operation", "Read", "--topic", topics["alerts"],
+                          "--topic", topics["rules"]))
 
 
 async def test_worker_and_cli_on_a_sasl_ssl_broker(secured_broker: LocalBroker, new_deployment,
@@ -135,6 +167,12 @@ async def test_worker_and_cli_on_a_sasl_ssl_broker(secured_broker: LocalBroker, 
     finally:
         await denied.stop()
 
+    publisher = dataclasses.replace(deployment, security=_security(
+        secured_broker, "publisher", PUBLISHER_PASSWORD))
+    published = _cli(publisher, "rules", "publish", str(Settings().rules_path))
+    assert published.returncode == 0, published.stderr
+    assert published.stdout.startswith(f"published to {deployment.topics['rules']}")
+
     tail, show = await asyncio.gather(
         asyncio.to_thread(_cli, reader, "alerts", "--from-beginning", "--idle-exit-s", "3"),
         asyncio.to_thread(_cli, reader, "rules", "show"))
@@ -142,7 +180,7 @@ async def test_worker_and_cli_on_a_sasl_ssl_broker(secured_broker: LocalBroker, 
     assert Counter(line.split()[3] for line in tail.stdout.splitlines()) == Counter(
         rule for _, rule in expected.elements())
     assert show.returncode == 0, show.stderr
-    assert show.stdout.startswith(f"no rule set on {deployment.topics['rules']}")
+    assert show.stdout.startswith("# in force: version "), show.stdout
 
     worker.stop()
     log = worker.log_path.read_text(errors="replace")
@@ -150,7 +188,7 @@ async def test_worker_and_cli_on_a_sasl_ssl_broker(secured_broker: LocalBroker, 
     assert WORKER_PASSWORD not in log
     broker_log = (secured_broker.ca_file.parent.parent / "broker.log").read_text(errors="replace")
     assert WORKER_PASSWORD not in broker_log and READER_PASSWORD not in broker_log
-    assert ADMIN_PASSWORD not in broker_log
+    assert ADMIN_PASSWORD not in broker_log and PUBLISHER_PASSWORD not in broker_log
 
 
 async def test_wrong_password_untrusted_ca_and_plaintext_are_refused(
