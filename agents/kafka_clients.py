@@ -25,7 +25,8 @@ from aiokafka.protocol.metadata import MetadataRequest
 
 from agents.settings import Settings
 
-__all__ = ["KafkaSecurityError", "admin", "client_kwargs", "consumer", "faust_credentials",
+__all__ = ["KafkaSecurityError", "admin", "check_access", "client_kwargs", "consumer",
+           "faust_credentials",
            "producer", "security_kwargs", "ssl_context", "start"]
 
 PROBE_TIMEOUT_S = 10.0
