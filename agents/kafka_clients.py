@@ -26,8 +26,7 @@ from aiokafka.protocol.metadata import MetadataRequest
 from agents.settings import Settings
 
 __all__ = ["KafkaSecurityError", "admin", "check_access", "client_kwargs", "consumer",
-           "faust_credentials",
-           "producer", "security_kwargs", "ssl_context", "start"]
+           "faust_credentials", "producer", "security_kwargs", "ssl_context", "start"]
 
 PROBE_TIMEOUT_S = 10.0
 """Longest one diagnostic connection (TCP, TLS, SASL) may take."""
