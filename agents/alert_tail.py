@@ -2,8 +2,7 @@
 
 import asyncio
 
-from aiokafka import AIOKafkaConsumer
-
+from agents import kafka_clients
 from agents.settings import Settings
 from schemas.alerts import Alert
 
@@ -16,10 +15,10 @@ def alert_line(alert: Alert) -> str:
 
 async def tail_alerts(settings: Settings, from_beginning: bool = False,
                       limit: int | None = None, idle_exit_s: float | None = None) -> int:
-    consumer = AIOKafkaConsumer(
-        settings.alerts_topic, bootstrap_servers=settings.bootstrap,
+    consumer = kafka_clients.consumer(
+        settings, settings.alerts_topic,
         auto_offset_reset="earliest" if from_beginning else "latest", enable_auto_commit=False)
-    await consumer.start()
+    await kafka_clients.start(consumer, settings)
     seen = 0
     try:
         while limit is None or seen < limit:

@@ -9,7 +9,7 @@ from typing import Any, cast
 import faust
 from faust.types import TP
 
-from agents import gc_policy, metrics, rules_feed, shutdown
+from agents import gc_policy, kafka_clients, metrics, rules_feed, shutdown
 from agents.checkpoint import Checkpointer
 from agents.fast_path import (
     BatchApp,
@@ -59,16 +59,6 @@ class AmlApp:
 def _raw_topic(app: faust.App, *names: str, partitions: int | None = None) -> Any:
     return app.topic(*names, key_type=bytes, value_type=bytes, key_serializer="raw",
                      value_serializer="raw", partitions=partitions)
-
-
-def _credentials(settings: Settings) -> Any:
-    if settings.broker_username is None or settings.broker_password is None:
-        return None
-    return faust.SASLCredentials(
-        username=settings.broker_username,
-        password=settings.broker_password.get_secret_value(),
-        mechanism="SCRAM-SHA-512",
-    )
 
 
 def _sender(app: faust.App, topic: str) -> Any:
@@ -168,7 +158,7 @@ def create_app(settings: Settings, rules: CompiledRules | None = None) -> AmlApp
     app = BatchApp(
         settings.app_id,
         broker=settings.broker,
-        broker_credentials=_credentials(settings),
+        broker_credentials=kafka_clients.faust_credentials(settings),
         store=settings.store,
         datadir=str(settings.data_dir),
         topic_partitions=settings.partitions,

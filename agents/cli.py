@@ -6,20 +6,18 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+
+from pydantic import ValidationError
 
 from agents import cli_rules
+from agents.kafka_clients import KafkaSecurityError
 from agents.settings import Settings
 
 
 def _worker(args: argparse.Namespace) -> int:
-    import signal
-
-    from faust.worker import Worker
-
     from agents import gc_policy, metrics, shutdown
     from agents.app import create_app
-    from agents.fast_path import FaustInternalsError, check, graceful_stop
+    from agents.fast_path import FaustInternalsError, check
     from agents.rules_feed import read_latest
     from agents.topics import ensure_topics
 
@@ -37,21 +35,8 @@ def _worker(args: argparse.Namespace) -> int:
     gc_policy.tune()
     print(f"amlstream worker: rule set {aml.rules.version}, metrics on "
           f"http://127.0.0.1:{settings.metrics_port}/metrics", file=sys.stderr, flush=True)
-    class BoundedWorker(Worker):  # type: ignore[misc]
-        """Faust's worker, whose stop on a signal is bounded (``agents.shutdown``)."""
-
-        def install_signal_handlers(self) -> None:
-            super().install_signal_handlers()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                self.loop.add_signal_handler(sig, _bounded(graceful_stop(self, sig.name), sig))
-
-    def _bounded(graceful: Any, sig: signal.Signals) -> Any:
-        def handle() -> None:
-            shutdown.arm(settings.shutdown_timeout_s, sig.name)
-            graceful()
-        return handle
-
-    worker = BoundedWorker(aml.faust, loglevel=settings.log_level, quiet=True)
+    worker = shutdown.BoundedWorker(aml.faust, loglevel=settings.log_level, quiet=True)
+    worker.timeout_s = settings.shutdown_timeout_s
     # Faust's terminal spinner, at log levels above INFO, sets the root logger to DEBUG so that
     # every debug call (aiokafka logs one per record sent) builds a record it then drops:
     # ~5% of the worker's CPU. A service has no terminal to spin on.
@@ -110,10 +95,29 @@ def main(argv: list[str] | None = None) -> int:
     schemas.add_argument("--out", default="schemas/json", help="output directory")
     cli_rules.add_commands(commands)
     args = parser.parse_args(argv)
-    if args.command == "rules":
-        return int(args.handler(args))
     handlers = {"worker": _worker, "schemas": _schemas, "alerts": _alerts, "demo": _demo}
-    return handlers[args.command](args)
+    try:
+        if args.command == "rules":
+            return int(args.handler(args))
+        return handlers[args.command](args)
+    except KafkaSecurityError as exc:
+        print(f"amlstream: {exc}", file=sys.stderr, flush=True)
+        return 2
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        print(f"amlstream: invalid settings: {_settings_errors(exc)}", file=sys.stderr, flush=True)
+        return 2
+
+
+def _settings_errors(exc: ValidationError) -> str:
+    """One line: each invalid setting named by its environment variable (never its value)."""
+    parts = []
+    for error in exc.errors(include_input=False, include_url=False):
+        message = error["msg"].removeprefix("Value error, ")
+        names = [str(part) for part in error["loc"]]
+        parts.append(f"AMLSTREAM_{names[0].upper()}: {message}" if names else message)
+    return "; ".join(parts)
 
 
 if __name__ == "__main__":

@@ -13,8 +13,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-
+from agents import kafka_clients
 from agents.alert_tail import alert_line
 from agents.settings import Settings
 from agents.topics import ensure_topics
@@ -38,8 +37,8 @@ def say(text: str) -> None:
 
 
 async def _feed(settings: Settings, messages: list[Message]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, linger_ms=20, acks="all")
-    await producer.start()
+    producer = kafka_clients.producer(settings, linger_ms=20, acks="all")
+    await kafka_clients.start(producer, settings)
     try:
         topic_names = {"onboarding": settings.onboarding_topic,
                        "transactions": settings.transactions_topic}
@@ -58,9 +57,9 @@ async def _feed(settings: Settings, messages: list[Message]) -> None:
 
 async def _watch_alerts(settings: Settings, expected_rules: set[str],
                         timeout_s: float) -> Counter[str]:
-    consumer = AIOKafkaConsumer(settings.alerts_topic, bootstrap_servers=settings.bootstrap,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
-    await consumer.start()
+    consumer = kafka_clients.consumer(settings, settings.alerts_topic,
+                                      auto_offset_reset="earliest", enable_auto_commit=False)
+    await kafka_clients.start(consumer, settings)
     by_rule: Counter[str] = Counter()
     deadline = time.monotonic() + timeout_s
     quiet_since = time.monotonic()

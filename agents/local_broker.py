@@ -6,6 +6,11 @@ first use and caches it outside the repo). Used by the CLI demo and the integrat
     with LocalBroker(port=free_port_pair(), data_dir=tmp_path) as broker:
         producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
 
+A secured one (SASL_SSL, SCRAM users made at format time, a CA written to ``broker.ca_file``)::
+
+    LocalBroker(port, data_dir, security="sasl_ssl",
+                scram_users=[ScramUser("SCRAM-SHA-512", "amlstream", "s3cret")])
+
 Standard library only: importing this module does not import Faust or aiokafka.
 """
 
@@ -17,10 +22,12 @@ import socket
 import subprocess
 import sys
 from collections import deque
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
+from typing import Literal, NamedTuple
 
-__all__ = ["HOST", "SCRIPT", "LocalBroker", "free_port_pair"]
+__all__ = ["HOST", "SCRIPT", "LocalBroker", "ScramUser", "free_port_pair"]
 
 HOST = "127.0.0.1"
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "kafka-local"
@@ -54,14 +61,47 @@ def free_port_pair(attempts: int = 200) -> int:
     raise RuntimeError(f"no two consecutive free ports found on {HOST} after {attempts} tries")
 
 
-class LocalBroker:
-    """One local broker: its client port, its controller port (port + 1) and its data directory."""
+class ScramUser(NamedTuple):
+    """A SCRAM user of a secured broker (created when its storage is formatted)."""
 
-    def __init__(self, port: int = 9092, data_dir: Path | None = None) -> None:
+    mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512"]
+    name: str
+    password: str
+
+
+class LocalBroker:
+    """One local broker: its client port, its controller port (port + 1) and its data directory.
+
+    ``security``: the client listener, ``plaintext`` (default), ``sasl_plaintext`` or
+    ``sasl_ssl`` (``scripts/kafka-local``'s KAFKA_SECURITY). Secured brokers have a SCRAM-SHA-512
+    super user ``admin`` (``admin_password``) and ``scram_users``; with ``authorizer`` they
+    enforce ACLs (add them with :meth:`acl`).
+    """
+
+    def __init__(self, port: int = 9092, data_dir: Path | None = None,
+                 security: Literal["plaintext", "sasl_plaintext", "sasl_ssl"] = "plaintext",
+                 scram_users: Iterable[ScramUser] = (), admin_password: str = "admin-secret",
+                 authorizer: bool = False) -> None:
         self.port = port
         self.controller_port = port + 1
         # None: the script's default, $AMLSTREAM_CACHE/broker-<port> (kept between runs).
         self.data_dir = Path(data_dir) if data_dir is not None else None
+        self.security = security
+        self.scram_users = tuple(scram_users)
+        self.admin_password = admin_password
+        self.authorizer = authorizer
+
+    @property
+    def ca_file(self) -> Path:
+        """The PEM CA that signed the broker certificate (``sasl_ssl``; written at start)."""
+        cache = Path(os.environ.get("AMLSTREAM_CACHE", Path.home() / ".cache" / "amlstream"))
+        data_dir = self.data_dir if self.data_dir is not None else cache / f"broker-{self.port}"
+        return data_dir.resolve() / "tls" / "ca.pem"
+
+    def acl(self, *args: str) -> None:
+        """Run ``kafka-acls`` as the admin user, e.g. ``acl("--add", "--allow-principal",
+        "User:amlstream", "--operation", "Read", "--topic", "alerts")``."""
+        self._run("acl", *args)
 
     @property
     def bootstrap(self) -> str:
@@ -108,7 +148,8 @@ class LocalBroker:
         self.stop()
 
     def __repr__(self) -> str:
-        return f"LocalBroker(bootstrap={self.bootstrap!r}, data_dir={self.data_dir!r})"
+        return (f"LocalBroker(bootstrap={self.bootstrap!r}, data_dir={self.data_dir!r}, "
+                f"security={self.security!r})")
 
     def _env(self) -> dict[str, str]:
         """The environment for the script: this broker's ports and data directory."""
@@ -119,15 +160,19 @@ class LocalBroker:
             env["KAFKA_DATA_DIR"] = str(self.data_dir)
         else:
             env.pop("KAFKA_DATA_DIR", None)  # a value from the shell must not pick the directory
+        env["KAFKA_SECURITY"] = self.security
+        env["KAFKA_SCRAM_USERS"] = " ".join(":".join(user) for user in self.scram_users)
+        env["KAFKA_ADMIN_PASSWORD"] = self.admin_password
+        env["KAFKA_AUTHORIZER"] = "1" if self.authorizer else "0"
         return env
 
-    def _run(self, command: str) -> None:
+    def _run(self, command: str, *args: str) -> None:
         """Run ``kafka-local <command>``, echoing its output to stderr; raise if it fails."""
         if not SCRIPT.is_file():
             raise RuntimeError(f"{SCRIPT} is missing")
         tail: deque[str] = deque(maxlen=_TAIL_LINES)
         with subprocess.Popen(
-            ["bash", str(SCRIPT), command],
+            ["bash", str(SCRIPT), command, *args],
             env=self._env(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from agents import metrics
+from agents import kafka_clients, metrics
 from agents.settings import Settings
 from schemas.rules import RuleSet
 from streams.ruleset import CompiledRules, RuleSetError, compile_rules, parse_rule_set
@@ -39,9 +39,8 @@ def decode_rule_set(raw: bytes, base_dir: Path) -> CompiledRules:
 
 async def _from_the_beginning(settings: Settings) -> tuple[AIOKafkaConsumer, TopicPartition]:
     """A consumer of the whole rules topic, outside any group (every worker reads it all)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, enable_auto_commit=False,
-                                group_id=None)
-    await consumer.start()
+    consumer = kafka_clients.consumer(settings, enable_auto_commit=False, group_id=None)
+    await kafka_clients.start(consumer, settings)
     partition = TopicPartition(settings.rules_topic, 0)
     consumer.assign([partition])
     await consumer.seek_to_beginning(partition)
@@ -98,8 +97,8 @@ async def follow(settings: Settings, current: Callable[[], CompiledRules],
 
 
 async def publish(settings: Settings, rule_set: RuleSet) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, acks="all")
-    await producer.start()
+    producer = kafka_clients.producer(settings, acks="all")
+    await kafka_clients.start(producer, settings)
     try:
         await producer.send_and_wait(settings.rules_topic, encode_rule_set(rule_set),
                                      key=RULE_SET_KEY, partition=0)

@@ -1,8 +1,9 @@
 """Worker settings, from environment variables prefixed ``AMLSTREAM_`` (or a ``.env`` file)."""
 
 from pathlib import Path
+from typing import Literal, Self
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -13,8 +14,26 @@ class Settings(BaseSettings):
 
     app_id: str = Field("amlstream", description="Consumer group and prefix of internal topics.")
     broker: str = Field("kafka://127.0.0.1:9092", description="Kafka bootstrap, kafka://host:port.")
-    broker_username: str | None = Field(None, description="SASL/SCRAM user, if needed.")
-    broker_password: SecretStr | None = Field(None, description="SASL/SCRAM password.")
+    broker_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How every Kafka client connects: PLAINTEXT, SSL (TLS), "
+        "SASL_PLAINTEXT (SASL login, no TLS) or SASL_SSL (SASL login over TLS).")
+    broker_sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism (SASL_* protocols); PLAIN only over SASL_SSL.")
+    broker_username: str | None = Field(
+        None, description="SASL user (required by the SASL_* protocols).")
+    broker_password: SecretStr | None = Field(
+        None, description="SASL password (required by the SASL_* protocols); never logged.")
+    broker_ssl_cafile: Path | None = Field(
+        None, description="PEM file of the CA(s) that sign the broker certificates (SSL, "
+        "SASL_SSL); unset: the system's trusted CAs.")
+    broker_ssl_certfile: Path | None = Field(
+        None, description="PEM client certificate (chain), for brokers that require mutual TLS.")
+    broker_ssl_keyfile: Path | None = Field(
+        None, description="PEM private key of the client certificate (unset: in the certfile).")
+    broker_ssl_key_password: SecretStr | None = Field(
+        None, description="Password of an encrypted client key; never logged.")
+    broker_ssl_check_hostname: bool = Field(
+        True, description="Check that the broker certificate names the host connected to.")
     onboarding_topic: str = Field("onboarding", description="Inbound onboarding events.")
     transactions_topic: str = Field("transactions", description="Inbound transaction events.")
     alerts_topic: str = Field("alerts", description="Outbound alerts.")
@@ -48,6 +67,41 @@ class Settings(BaseSettings):
     session_timeout_s: float = Field(
         30.0, gt=0, description="A worker silent this long leaves the group (its partitions move).")
     log_level: str = Field("info", description="Worker log level.")
+
+    @model_validator(mode="after")
+    def _check_broker_security(self) -> Self:
+        """Refuse contradictory or incomplete security settings, naming the variable."""
+        protocol = self.broker_security_protocol
+        where = f"with AMLSTREAM_BROKER_SECURITY_PROTOCOL={protocol}"
+        if protocol.startswith("SASL_"):
+            if not self.broker_username:
+                raise ValueError(f"AMLSTREAM_BROKER_USERNAME is required {where}")
+            if self.broker_password is None or not self.broker_password.get_secret_value():
+                raise ValueError(f"AMLSTREAM_BROKER_PASSWORD is required {where}")
+            if self.broker_sasl_mechanism == "PLAIN" and protocol == "SASL_PLAINTEXT":
+                raise ValueError("AMLSTREAM_BROKER_SASL_MECHANISM=PLAIN would send the password "
+                                 "in the clear over SASL_PLAINTEXT: use SASL_SSL or SCRAM")
+        else:
+            for name in ("broker_username", "broker_password"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"AMLSTREAM_{name.upper()} is set but unused {where}: "
+                                     "set AMLSTREAM_BROKER_SECURITY_PROTOCOL to SASL_SSL")
+        files = ("broker_ssl_cafile", "broker_ssl_certfile", "broker_ssl_keyfile")
+        if not protocol.endswith("SSL"):
+            for name in (*files, "broker_ssl_key_password"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"AMLSTREAM_{name.upper()} is set but {protocol} has no "
+                                     "TLS: use SSL or SASL_SSL")
+        for name in files:
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"AMLSTREAM_{name.upper()}: no file at {path}")
+        if self.broker_ssl_certfile is None:
+            for name in ("broker_ssl_keyfile", "broker_ssl_key_password"):
+                if getattr(self, name) is not None:
+                    raise ValueError(
+                        f"AMLSTREAM_{name.upper()} needs AMLSTREAM_BROKER_SSL_CERTFILE")
+        return self
 
     @property
     def bootstrap(self) -> str:

@@ -10,8 +10,14 @@ worker, and its alerts come again with the same ids.
 
 import logging
 import os
+import signal
 import sys
 import threading
+from typing import Any
+
+from faust.worker import Worker
+
+from agents.fast_path import graceful_stop
 
 log = logging.getLogger(__name__)
 
@@ -37,3 +43,20 @@ def arm(timeout_s: float, why: str) -> None:
     timer = threading.Timer(timeout_s, expire)
     timer.daemon = True
     timer.start()
+
+
+class BoundedWorker(Worker):  # type: ignore[misc]
+    """Faust's worker, whose stop on SIGTERM or SIGINT is bounded by ``timeout_s``."""
+
+    timeout_s = 30.0
+
+    def install_signal_handlers(self) -> None:
+        super().install_signal_handlers()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self.loop.add_signal_handler(sig, self._bounded(graceful_stop(self, sig.name), sig))
+
+    def _bounded(self, graceful: Any, sig: signal.Signals) -> Any:
+        def handle() -> None:
+            arm(self.timeout_s, sig.name)
+            graceful()
+        return handle

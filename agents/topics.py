@@ -4,9 +4,10 @@ import asyncio
 import contextlib
 import logging
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
+from agents import kafka_clients
 from agents.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -17,12 +18,12 @@ async def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> None:
     so an existing input topic with another count is an error, not a warning."""
     names = [settings.onboarding_topic, settings.transactions_topic, settings.alerts_topic,
              settings.dead_letter_topic, settings.risk_topic]
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap,
-                                request_timeout_ms=int(timeout_s * 1000))
+    admin = kafka_clients.admin(settings, request_timeout_ms=int(timeout_s * 1000))
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
         try:
-            await admin.start()
+            # A refused login or certificate raises KafkaSecurityError at once (no retry).
+            await kafka_clients.start(admin, settings)
             break
         except KafkaConnectionError:
             if asyncio.get_running_loop().time() > deadline:

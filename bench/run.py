@@ -25,9 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from agents import gc_policy
+from agents import gc_policy, kafka_clients
 from agents.fast_path import FETCH_MAX_WAIT_MS, FETCH_MIN_BYTES
 from agents.local_broker import LocalBroker, free_port_pair
 from agents.settings import Settings
@@ -46,8 +45,8 @@ def say(text: str) -> None:
 
 
 async def produce(settings: Settings, workload: Workload) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, linger_ms=50,
-                                max_batch_size=512 * 1024, acks=1)
+    producer = kafka_clients.producer(settings, linger_ms=50, max_batch_size=512 * 1024,
+                                      acks=1)
     await producer.start()
     try:
         for topic, records in ((settings.onboarding_topic, workload.onboarding),
@@ -63,11 +62,11 @@ async def produce(settings: Settings, workload: Workload) -> None:
 
 async def baseline(settings: Settings, total: int) -> float:
     """Events/s of a plain consumer that only decodes."""
-    consumer = AIOKafkaConsumer(settings.onboarding_topic, settings.transactions_topic,
-                                bootstrap_servers=settings.bootstrap,
-                                group_id=f"bench-baseline-{uuid.uuid4().hex[:6]}",
-                                auto_offset_reset="earliest", max_poll_records=10_000,
-                                fetch_max_bytes=64 * 1024 * 1024)
+    consumer = kafka_clients.consumer(settings, settings.onboarding_topic,
+                                      settings.transactions_topic,
+                                      group_id=f"bench-baseline-{uuid.uuid4().hex[:6]}",
+                                      auto_offset_reset="earliest", max_poll_records=10_000,
+                                      fetch_max_bytes=64 * 1024 * 1024)
     await consumer.start()
     seen = 0
     started = None
@@ -161,17 +160,18 @@ async def latency(settings: Settings, workload: Workload, rate: int, seconds: fl
     worker's memory over the run. Events of the first ``warm_up_s`` are measured apart: the
     worker has just drained the preload, and its first second at the steady rate was seen to
     carry the tail of that (p50 175 ms, up to 570 ms, then ~40-90 ms)."""
-    consumer = AIOKafkaConsumer(settings.alerts_topic, bootstrap_servers=settings.bootstrap,
-                                auto_offset_reset="latest")
-    plain = AIOKafkaConsumer(settings.transactions_topic, bootstrap_servers=settings.bootstrap,
-                             auto_offset_reset="latest", fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
-                             fetch_min_bytes=FETCH_MIN_BYTES)  # fetches as the worker's
+    consumer = kafka_clients.consumer(settings, settings.alerts_topic,
+                                      auto_offset_reset="latest")
+    plain = kafka_clients.consumer(settings, settings.transactions_topic,
+                                   auto_offset_reset="latest",
+                                   fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+                                   fetch_min_bytes=FETCH_MIN_BYTES)  # fetches as the worker's
     await consumer.start()
     await plain.start()
     await asyncio.sleep(1)
     # Sent every 5 ms with a 5 ms linger, as an upstream producer batches (Kafka's own default
     # linger): one produce request per record would cost the shared broker a core's share.
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, linger_ms=5)
+    producer = kafka_clients.producer(settings, linger_ms=5)
     await producer.start()
     steady = Steady([], [], [], [])
 

@@ -9,14 +9,14 @@ import socket
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
+from agents import kafka_clients
 from agents.local_broker import LocalBroker, free_port_pair
 from agents.settings import Settings
 from agents.worker_process import WorkerProcess
@@ -47,6 +47,9 @@ class Deployment:
     name: str
     work_dir: Path
     metrics_port: int
+    security: dict[str, str] = field(default_factory=dict)
+    """Security settings by field name (``broker_security_protocol``...), for the worker's
+    environment and this deployment's own clients."""
 
     @property
     def topics(self) -> dict[str, str]:
@@ -73,13 +76,14 @@ class Deployment:
             "AMLSTREAM_COMMIT_INTERVAL_S": "0.5",
             "AMLSTREAM_SESSION_TIMEOUT_S": "6",
             "AMLSTREAM_LOG_LEVEL": "warning",
+            **{f"AMLSTREAM_{name.upper()}": value for name, value in self.security.items()},
         }
         return WorkerProcess(env, self.work_dir / f"worker-{uuid.uuid4().hex[:6]}.log")
 
     async def produce(self, messages: list[Message]) -> None:
         """Send in order; finish one topic's run before the next, as upstream systems do."""
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5)
-        await producer.start()
+        producer = kafka_clients.producer(self.settings, acks="all", linger_ms=5)
+        await kafka_clients.start(producer, self.settings)
         try:
             for n, message in enumerate(messages):
                 await producer.send(self.topics[message.topic], message.value, key=message.key)
@@ -92,9 +96,9 @@ class Deployment:
                    quiet_s: float = 3.0) -> list[Any]:
         """Records of ``topic`` from the start, once ``enough(records)`` has held for
         ``quiet_s`` with nothing new (so extra records would be seen), or at the timeout."""
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=self.bootstrap,
-                                    auto_offset_reset="earliest", enable_auto_commit=False)
-        await consumer.start()
+        consumer = kafka_clients.consumer(self.settings, topic, auto_offset_reset="earliest",
+                                          enable_auto_commit=False)
+        await kafka_clients.start(consumer, self.settings)
         records: list[Any] = []
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
@@ -114,8 +118,13 @@ class Deployment:
     @property
     def settings(self) -> Settings:
         """Settings naming this deployment's broker and topics (for the CLI's helpers)."""
-        return Settings(broker=f"kafka://{self.bootstrap}",
-                        rules_topic=self.topics["rules"], risk_topic=self.topics["customer-risk"])
+        return Settings(broker=f"kafka://{self.bootstrap}", rules_topic=self.topics["rules"],
+                        risk_topic=self.topics["customer-risk"],
+                        alerts_topic=self.topics["alerts"],
+                        onboarding_topic=self.topics["onboarding"],
+                        transactions_topic=self.topics["transactions"],
+                        dead_letter_topic=self.topics["dead-letters"],
+                        **self.security)  # type: ignore[arg-type]
 
     def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics",
@@ -134,6 +143,16 @@ class Deployment:
 def deployment(broker: LocalBroker, tmp_path: Path) -> Deployment:
     return Deployment(bootstrap=broker.bootstrap, name=f"it-{uuid.uuid4().hex[:8]}",
                       work_dir=tmp_path, metrics_port=free_port())
+
+
+@pytest.fixture
+def new_deployment(tmp_path: Path) -> Any:
+    """A factory of deployments on another broker (e.g. a secured one) and with security
+    settings: ``new_deployment(broker, {"broker_security_protocol": "SASL_SSL", ...})``."""
+    def make(broker: LocalBroker, security: dict[str, str]) -> Deployment:
+        return Deployment(bootstrap=broker.bootstrap, name=f"it-{uuid.uuid4().hex[:8]}",
+                          work_dir=tmp_path, metrics_port=free_port(), security=security)
+    return make
 
 
 @pytest.fixture
