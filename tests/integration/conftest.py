@@ -5,6 +5,7 @@ worker process with its own consumer group and topic names, so tests do not see 
 """
 
 import asyncio
+import os
 import socket
 import urllib.request
 import uuid
@@ -75,7 +76,7 @@ class Deployment:
             "AMLSTREAM_METRICS_PORT": str(self.metrics_port),
             "AMLSTREAM_COMMIT_INTERVAL_S": "0.5",
             "AMLSTREAM_SESSION_TIMEOUT_S": "6",
-            "AMLSTREAM_LOG_LEVEL": "warning",
+            "AMLSTREAM_LOG_LEVEL": os.environ.get("AMLSTREAM_TEST_WORKER_LOG_LEVEL", "warning"),
             **{f"AMLSTREAM_{name.upper()}": value for name, value in self.security.items()},
         }
         return WorkerProcess(env, self.work_dir / f"worker-{uuid.uuid4().hex[:6]}.log")
