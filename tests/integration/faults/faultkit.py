@@ -288,13 +288,21 @@ async def feed_paced(deployment: Any, messages: Sequence[Message], chunk: int, p
 
 
 async def end_offsets(bootstrap: str, topics: Sequence[str]) -> dict[TopicPartition, int]:
+    """End offsets of every partition of ``topics`` (a missing topic has none)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(topics))
+    finally:
+        await admin.close()
+    parts = [TopicPartition(t["topic"], p["partition"]) for t in described
+             if t["error_code"] == 0 for p in t["partitions"]]
+    if not parts:
+        return {}
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        await consumer.topics()  # metadata
-        parts = [TopicPartition(t, p) for t in topics
-                 for p in sorted(consumer.partitions_for_topic(t) or ())]
-        return dict(await consumer.end_offsets(parts)) if parts else {}
+        return dict(await consumer.end_offsets(parts))
     finally:
         await consumer.stop()
 
@@ -314,6 +322,8 @@ async def lag(deployment: Any) -> dict[str, int]:
     input partition; only partitions that are behind are listed."""
     topics = [deployment.topics[kind] for kind in INPUT_KINDS]
     ends = await end_offsets(deployment.bootstrap, topics)
+    if len(ends) != len(topics) * PARTITIONS:
+        return {f"(input partitions found: {len(ends)})": -1}
     committed = await committed_offsets(deployment.bootstrap, deployment.name)
     behind = {}
     for tp, end in ends.items():

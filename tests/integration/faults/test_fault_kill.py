@@ -38,4 +38,6 @@ async def test_three_kills_mid_stream_lose_nothing_and_add_nothing(deployment,
     verdict.running(final)
     if all(done for _, done in kills):
         verdict.problems.append(f"no kill happened while the stream was still fed: {kills}")
+    print(f"consumed by each killed worker, stream still fed: {kills}; "
+          f"{len(expected)} alert ids expected")
     verdict.check(final)
