@@ -18,6 +18,7 @@ import random
 import socket
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -203,15 +204,15 @@ def rules() -> Any:
     return _RULES
 
 
-def oracle(valid: Iterable[Message]) -> set[str]:
-    """Alert ids of the in-memory core over the valid events, in the order the worker must
-    apply them: per customer, both topics merged by event time, onboarding first on ties, the
-    produce order kept within a topic (a stable sort; alerts are per customer, so a global
-    sort is the same)."""
+def oracle(valid: Iterable[Message]) -> dict[str, tuple[str, str]]:
+    """Alert id -> (rule, customer) of the in-memory core over the valid events, in the
+    order the worker must apply them: per customer, both topics merged by event time,
+    onboarding first on ties, the produce order kept within a topic (a stable sort; alerts
+    are per customer, so a global sort is the same)."""
     ordered = sorted(valid, key=lambda m: (m.occurred_at, m.topic != ONBOARDING))
     result = run_backtest(((m.topic, m.key, m.value) for m in ordered), rules())
     assert not result.rejected, f"the oracle rejected valid inputs: {result.rejected[:3]}"
-    return {a.alert_id for a in result.alerts}
+    return {a.alert_id: (a.rule_id, a.customer_id) for a in result.alerts}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -380,9 +381,15 @@ async def read_to_end(bootstrap: str, topic: str, timeout_s: float = 60.0) -> li
     return records
 
 
-async def alert_ids(deployment: Any, timeout_s: float = 60.0) -> list[str]:
+async def alerts(deployment: Any, timeout_s: float = 60.0) -> dict[str, tuple[str, str]]:
+    """Alert id -> (rule, customer) of every alert the worker published (a re-sent alert
+    has the same id: at-least-once)."""
     records = await read_to_end(deployment.bootstrap, deployment.topics["alerts"], timeout_s)
-    return [orjson.loads(r.value)["alert_id"] for r in records]
+    found = {}
+    for record in records:
+        alert = orjson.loads(record.value)
+        found[alert["alert_id"]] = (alert["rule_id"], alert["customer_id"])
+    return found
 
 
 async def dead_letters(deployment: Any, timeout_s: float = 60.0) -> list[dict[str, Any]]:
@@ -478,14 +485,19 @@ class Verdict:
     case: str
     problems: list[str] = field(default_factory=list)
 
-    def alerts(self, expected: set[str], got: Sequence[str]) -> None:
-        seen = set(got)
-        missing, extra = expected - seen, seen - expected
-        if missing:
-            self.problems.append(f"{len(missing)} of {len(expected)} expected alerts missing "
-                                 f"(e.g. {sorted(missing)[:3]})")
-        if extra:
-            self.problems.append(f"{len(extra)} unexpected alert ids (e.g. {sorted(extra)[:3]})")
+    def alerts(self, expected: dict[str, tuple[str, str]],
+               got: dict[str, tuple[str, str]]) -> None:
+        """Alert ids: none of the oracle's missing, none other (duplicates allowed)."""
+        for what, ids, source in (("expected alerts missing", expected.keys() - got.keys(),
+                                   expected),
+                                  ("unexpected alert ids", got.keys() - expected.keys(), got)):
+            if ids:
+                by_rule = Counter(source[i][0] for i in ids)
+                customers = len({source[i][1] for i in ids})
+                sample = sorted(source[i] for i in ids)[:3]
+                self.problems.append(
+                    f"{len(ids)} {what} (of {len(expected)} expected; {customers} customers; "
+                    f"by rule {dict(by_rule.most_common())}; e.g. {sample})")
 
     def dead_lettered(self, deployment: Any, bad: Sequence[tuple[Placed, bytes | None, str]],
                       letters: Sequence[dict[str, Any]]) -> None:

@@ -32,6 +32,6 @@ async def test_malformed_inputs_are_dead_lettered_and_the_rest_goes_on(deploymen
     verdict.dead_lettered(deployment, [(placed[n], stream.messages[n].value, label)
                                        for n, label in stream.bad.items()],
                           await fk.dead_letters(deployment))
-    verdict.alerts(expected, await fk.alert_ids(deployment))
+    verdict.alerts(expected, await fk.alerts(deployment))
     verdict.running(worker)
     verdict.check(worker)
