@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 from aiokafka.structs import TopicPartition
 
@@ -309,10 +310,14 @@ async def end_offsets(bootstrap: str, topics: Sequence[str]) -> dict[TopicPartit
 
 
 async def committed_offsets(bootstrap: str, group: str) -> dict[TopicPartition, int]:
+    """The group's committed offsets; none while the broker has no coordinator for the group
+    yet (before its first commit)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group)
+    except KafkaError:
+        return {}
     finally:
         await admin.close()
     return {tp: meta.offset for tp, meta in offsets.items()}
