@@ -340,13 +340,18 @@ async def lag(deployment: Any) -> dict[str, int]:
     return behind
 
 
-async def wait_for_lag_zero(deployment: Any, timeout_s: float) -> dict[str, int]:
+async def wait_for_lag_zero(deployment: Any, timeout_s: float,
+                            workers: Sequence[Any] = ()) -> dict[str, int]:
     """Poll until the group's committed offsets reach the inputs' end offsets; return what is
-    still behind at the timeout (empty when caught up)."""
+    still behind at the timeout (empty when caught up), or as soon as every one of
+    ``workers`` (if given) has stopped: nothing will commit any more."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     behind: dict[str, int] = {"(not read yet)": -1}
     while loop.time() < deadline:
+        if workers and not any(worker.running for worker in workers):
+            await asyncio.sleep(2)  # let a last commit land, if any
+            return await lag(deployment)
         try:
             behind = await lag(deployment)
         except Exception as exc:  # broker restarting, group coordinator moving
@@ -539,7 +544,10 @@ class Verdict:
 
     def running(self, worker: Any) -> None:
         if not worker.running:
-            self.problems.append("the worker stopped: " + worker.log_tail(15)[-1500:])
+            lines = worker.log_tail(400).splitlines()
+            errors = [line.strip() for line in lines
+                      if "Error" in line or "Exception" in line or "CRITICAL" in line]
+            self.problems.append(f"the worker stopped; first errors in its log: {errors[:3]}")
 
     def check(self, worker: Any = None) -> None:
         tail = ""

@@ -34,7 +34,7 @@ async def test_worker_resumes_after_a_broker_restart(own_broker, deployment, req
     await asyncio.wait_for(feeding, 120)
 
     verdict = fk.Verdict("broker restart")
-    verdict.lag(await fk.wait_for_lag_zero(deployment, timeout_s=90))
+    verdict.lag(await fk.wait_for_lag_zero(deployment, timeout_s=90, workers=[worker]))
     verdict.alerts(expected, await fk.alerts(deployment))
     verdict.running(worker)
     verdict.check(worker)

@@ -33,7 +33,7 @@ async def test_three_kills_mid_stream_lose_nothing_and_add_nothing(deployment,
     await asyncio.wait_for(feeding, 120)
 
     verdict = fk.Verdict("kill -9 x3")
-    verdict.lag(await fk.wait_for_lag_zero(deployment, timeout_s=60))
+    verdict.lag(await fk.wait_for_lag_zero(deployment, timeout_s=60, workers=[final]))
     verdict.alerts(expected, await fk.alerts(deployment))
     verdict.running(final)
     if all(done for _, done in kills):

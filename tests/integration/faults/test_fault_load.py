@@ -28,7 +28,7 @@ async def test_same_alerts_with_and_without_a_cpu_hog(deployment, cpu_hog, reque
         worker = drain.worker()
         worker.start()
         request_cleanup(worker.kill)
-        behind = await fk.wait_for_lag_zero(drain, timeout_s=120)
+        behind = await fk.wait_for_lag_zero(drain, timeout_s=120, workers=[worker])
         cpu_hog.stop()
         run_verdict = fk.Verdict(run)
         run_verdict.lag(behind)

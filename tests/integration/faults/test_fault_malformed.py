@@ -28,7 +28,7 @@ async def test_malformed_inputs_are_dead_lettered_and_the_rest_goes_on(deploymen
         assert all(n in stream.bad for n in last.values())
 
     verdict = fk.Verdict("malformed inputs")
-    verdict.lag(await fk.wait_for_lag_zero(deployment, timeout_s=90))
+    verdict.lag(await fk.wait_for_lag_zero(deployment, timeout_s=90, workers=[worker]))
     verdict.dead_lettered(deployment, [(placed[n], stream.messages[n].value, label)
                                        for n, label in stream.bad.items()],
                           await fk.dead_letters(deployment))
