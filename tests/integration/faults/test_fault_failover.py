@@ -2,9 +2,9 @@
 partitions over; every alert of the oracle, none other, and the group's committed offsets
 reach the inputs' end offsets (and stay there after the survivor's graceful stop).
 
-Most of the stream is waiting in the topics when the workers start (a backlog, as after an
-outage), the rest is fed while they run; the kill comes once the group has committed part of
-it, so the survivor takes over partitions with work left on them."""
+The stream is waiting in the topics when the workers start (a backlog, as after an outage)
+and a last part is fed while they run; the kill comes once the group has committed a fifth
+of it, so the survivor takes over partitions with most of their work left."""
 
 import asyncio
 
@@ -15,9 +15,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 
 async def test_failover_to_the_second_worker_loses_nothing(deployment, request_cleanup):
-    messages = fk.time_ordered(fk.stream(4000, seed=303, prefix="f"))
+    messages = fk.time_ordered(fk.stream(6000, seed=303, prefix="f"))
     expected = fk.oracle(messages)
-    backlog = len(messages) * 2 // 3
+    backlog = len(messages) * 9 // 10
     await fk.create_inputs(deployment)
     await fk.produce(deployment, messages[:backlog])
     second_deployment = fk.with_metrics_port(deployment, fk.free_port(),
