@@ -2,8 +2,8 @@
 partitions over; every alert of the oracle, none other, and the group's committed offsets
 reach the inputs' end offsets (and stay there after the survivor's graceful stop).
 
-The stream is waiting in the topics when the workers start (a backlog, as after an outage)
-and a last part is fed while they run; the kill comes once the group has committed a fifth
+The stream is waiting in the topics when the workers start (a backlog, as after an outage:
+onboarding first, then transactions) and its last transactions are fed while they run; the kill comes once the group has committed a fifth
 of it, so the survivor takes over partitions with most of their work left."""
 
 import asyncio
@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 
 async def test_failover_to_the_second_worker_loses_nothing(deployment, request_cleanup):
-    messages = fk.time_ordered(fk.stream(6000, seed=303, prefix="f"))
+    messages = fk.onboarding_first(fk.stream(6000, seed=303, prefix="f"))
     expected = fk.oracle(messages)
     backlog = len(messages) * 9 // 10
     await fk.create_inputs(deployment)
