@@ -8,7 +8,7 @@ import uuid
 import faultkit as fk
 import pytest
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
 
 
 async def test_same_alerts_with_and_without_a_cpu_hog(deployment, cpu_hog, request_cleanup):
