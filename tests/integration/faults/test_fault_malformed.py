@@ -1,0 +1,37 @@
+"""Case 4: over 10,000 malformed inputs of every kind interleaved with a valid stream, 1 MB
+values among them, and a malformed record last on every input partition: each one
+dead-lettered at its source topic/partition/offset, every alert of the valid events and
+none other, lag back to 0, the worker still running."""
+
+import faultkit as fk
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+
+
+async def test_malformed_inputs_are_dead_lettered_and_the_rest_goes_on(deployment,
+                                                                      request_cleanup):
+    valid = fk.time_ordered(fk.stream(1500, seed=404, prefix="m"))
+    stream = fk.interleave_malformed(valid, count=10_000, seed=404)
+    assert len(stream.bad) >= 10_000
+    expected = fk.oracle(stream.valid)
+    worker = deployment.worker()
+    worker.start()
+    request_cleanup(worker.kill)
+    placed = await fk.produce(deployment, stream.messages, stream.partitions)
+    for kind in fk.INPUT_KINDS:  # the last record of every input partition is a bad one
+        last = {}
+        for n, where in enumerate(placed):
+            if where.kind == kind:
+                last[where.partition] = n
+        assert sorted(last) == list(range(fk.PARTITIONS))
+        assert all(n in stream.bad for n in last.values())
+
+    verdict = fk.Verdict("malformed inputs")
+    verdict.lag(await fk.wait_for_lag_zero(deployment, timeout_s=90, workers=[worker]))
+    verdict.dead_lettered(deployment, [(placed[n], stream.messages[n].value, label)
+                                       for n, label in stream.bad.items()],
+                          await fk.dead_letters(deployment))
+    verdict.alerts(expected, await fk.alerts(deployment))
+    verdict.running(worker)
+    verdict.check(worker)
