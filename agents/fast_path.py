@@ -88,9 +88,15 @@ class BatchConductor(Conductor):
     batch_topics: frozenset[str] = frozenset()
     """Topics delivered in batches; set by ``create_app``."""
 
-    async def on_batch(self, messages_by_tp: dict[TP, list[Message]]) -> None:
-        """Queue the fetched records as one ``InputBatch`` per subscribed channel."""
+    async def on_batch(self, messages_by_tp: dict[TP, list[Message]],
+                       generation_id: int | None) -> None:
+        """Queue the fetched records as one ``InputBatch`` per subscribed channel, stamped
+        with the consumer group generation they were fetched in; records of a generation
+        that ended while they waited for the flow are dropped (read again from the committed
+        offset, as every fetched record of a revoked partition is)."""
         await self.app.flow_control.acquire()
+        if generation_id != self.app.consumer_generation_id:
+            return
         consumer = self.app.consumer
         by_channel: dict[Any, list[Message]] = {}
         for tp, messages in messages_by_tp.items():
@@ -103,7 +109,6 @@ class BatchConductor(Conductor):
                 consumer.track_message(message)
             for channel in channels:
                 by_channel.setdefault(channel, []).extend(messages)
-        generation_id = self.app.consumer_generation_id
         for channel, messages in by_channel.items():
             # Awaits while the channel's queue is full: back-pressure on the fetch loop.
             await channel.queue.put(InputBatch(messages, generation_id))
@@ -133,6 +138,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
         try:
             while not (consumer_stopped() or fetcher_stopped()):
                 self.diag.set_flag(CONSUMER_FETCHING)
+                generation_id = self.app.consumer_generation_id
                 records, active = await self._wait_next_records(1.0)
                 await self.sleep(0)
                 if records is None or self.should_stop:
@@ -140,10 +146,17 @@ class BatchConsumer(faust_aiokafka.Consumer):
                 if not self.flow_active:
                     await self._seek_back_after_flow_stop()
                     continue
+                if generation_id != self.app.consumer_generation_id:
+                    # A rebalance ended while this fetch ran in the consumer's thread: its
+                    # records may predate the seek to the committed offsets (taken as read,
+                    # they would be skipped when they come again: ``_read_offset``) or follow
+                    # it (dropped, they would not come again). Drop them and seek again.
+                    await self._seek_back_after_flow_stop()
+                    continue
                 batched, single = await self._take_new(records, active,
                                                        conductor.batch_topics)
                 if batched:
-                    await self.wait_first(conductor.on_batch(batched),
+                    await self.wait_first(conductor.on_batch(batched, generation_id),
                                           self.suspend_flow.wait())
                 for message in single:  # Faust's own path: changelogs, other topics
                     await self.wait_first(self.callback(message), self.suspend_flow.wait())

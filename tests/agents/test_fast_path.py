@@ -60,7 +60,7 @@ async def test_a_fetch_reaches_each_channel_as_one_batch_of_tracked_messages(tmp
                for tp in tps}
     app.flow_control.resume()
 
-    await app.topics.on_batch(fetched)
+    await app.topics.on_batch(fetched, app.consumer_generation_id)
 
     assert channel.queue.qsize() == 1
     batch = channel.queue.get_nowait()
@@ -75,6 +75,26 @@ async def test_a_fetch_reaches_each_channel_as_one_batch_of_tracked_messages(tmp
     for message in batch.messages:
         message.ack(consumer)
     assert consumer._acked[tps[0]] == [0, 1, 2]
+
+
+async def test_a_fetch_of_a_generation_that_ended_is_dropped_untracked(tmp_path):
+    """Fetched before a rebalance, queued after it: stamped with the new generation it would
+    be applied twice (and before records it follows); it is dropped instead."""
+    aml = _subscribed(tmp_path)
+    app = aml.faust
+    consumer = app.consumer
+    tp = TP("transactions", 0)
+    channel = _Channel()
+    app.topics._tp_index[tp] = {channel}
+    fetched = {tp: [consumer._to_message(tp, r) for r in _records(tp.topic, 0, [0, 1])]}
+    app.flow_control.resume()
+    fetched_in = app.consumer_generation_id
+    app.consumer_generation_id = (fetched_in or 0) + 1  # a rebalance while it waited
+
+    await app.topics.on_batch(fetched, fetched_in)
+
+    assert channel.queue.qsize() == 0
+    assert not set(fetched[tp]) & set(consumer.unacked)
 
 
 async def test_records_already_read_are_dropped_and_gaps_are_recorded(tmp_path):

@@ -12,6 +12,7 @@ those events were released out of event-time order during the wait (extra alerts
 
 import asyncio
 import socket
+import urllib.request
 from datetime import UTC, datetime
 from typing import Any
 
@@ -142,6 +143,19 @@ class Offsets:
         return lag
 
 
+def _progress(worker: Any) -> str:
+    """The survivor's own account (its metrics), for a failure message."""
+    port = worker.env["AMLSTREAM_METRICS_PORT"]
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+    except OSError as exc:
+        return f"no metrics ({exc})"
+    wanted = ("amlstream_events_held", "amlstream_input_partitions_paused",
+              "amlstream_events_consumed_total", "amlstream_events_replayed_total")
+    return "; ".join(line for line in text.splitlines() if line.startswith(wanted))
+
+
 def _lagging(lag: dict[TopicPartition, int]) -> dict[str, int]:
     return {f"{tp.topic}/{tp.partition}": n for tp, n in lag.items() if n}
 
@@ -183,7 +197,8 @@ async def test_committed_offsets_reach_the_end_after_a_worker_is_killed(deployme
         print(f"killed at {asyncio.get_running_loop().time() - started:.1f} s")
 
         lag = await offsets.wait_caught_up(SETTLE_S)
-        assert not _lagging(lag), f"after the failover, committed offsets lag: {_lagging(lag)}"
+        assert not _lagging(lag), (f"after the failover, committed offsets lag: "
+                                   f"{_lagging(lag)}; the survivor: {_progress(survivor)}")
         assert survivor.running, survivor.log_tail()
 
         print(f"caught up at {asyncio.get_running_loop().time() - started:.1f} s")

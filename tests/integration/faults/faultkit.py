@@ -580,7 +580,7 @@ def carries_original(letter: dict[str, Any], value: bytes) -> str | None:
     return None
 
 
-REQUIRE_TRUNCATION_FIELDS = False
+REQUIRE_TRUNCATION_FIELDS = True
 """Set True once truncated dead letters always name the original's size and SHA-256."""
 
 
