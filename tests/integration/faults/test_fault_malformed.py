@@ -1,7 +1,7 @@
 """Case 4: over 10,000 malformed inputs of every kind interleaved with a valid stream, 1 MB
 values among them, and a malformed record last on every input partition: each one
 dead-lettered at its source topic/partition/offset, every alert of the valid events and
-none other, lag back to 0, the worker still running."""
+none other, lag back to 0, the worker still running, no customer id in its log or metrics."""
 
 import faultkit as fk
 import pytest
@@ -34,4 +34,9 @@ async def test_malformed_inputs_are_dead_lettered_and_the_rest_goes_on(deploymen
                           await fk.dead_letters(deployment))
     verdict.alerts(expected, await fk.alerts(deployment))
     verdict.running(worker)
+    # No personal data in what operators see: no customer id in the log or the metrics.
+    seen = worker.log_path.read_text(errors="replace") + deployment.metrics_text()
+    ids = {m.key.decode() for m in stream.valid if m.key}
+    leaked = sorted(i for i in ids if i in seen)
+    assert not leaked, f"customer ids in the worker's log or metrics: {leaked[:5]}"
     verdict.check(worker)
