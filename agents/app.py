@@ -19,10 +19,11 @@ from agents.fast_path import (
     committed_offset,
     raw_producer,
 )
-from agents.ordering import InputAligner, TopicPartition
 from agents.pipeline import BatchProcessor, Bounds
 from agents.settings import Settings
 from agents.state_table import StateTable
+from streams.ordering import InputAligner, TopicPartition
+from streams.replay import Replay
 from streams.ruleset import CompiledRules, load_rules
 
 log = logging.getLogger(__name__)
@@ -189,8 +190,7 @@ def create_app(settings: Settings, rules: CompiledRules | None = None) -> AmlApp
                            max_held=settings.ordering_max_held_per_partition)
     checkpoint = Checkpointer(state, ack=lambda message: message.ack(app.consumer),
                               interval_s=settings.state_flush_interval_s, max_dirty=20_000)
-    processor = BatchProcessor(rules, state, (settings.onboarding_topic,
-                                              settings.transactions_topic), aligner,
+    processor = BatchProcessor(Replay(rules, state, aligner),
                                send_alert=_sender(app, settings.alerts_topic),
                                send_dead_letter=_sender(app, settings.dead_letter_topic),
                                send_risk_change=_sender(app, settings.risk_topic),

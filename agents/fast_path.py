@@ -116,7 +116,7 @@ class BatchConductor(Conductor):
 
 class BatchConsumer(faust_aiokafka.Consumer):
     held_back: frozenset[TP] = frozenset()
-    """Input partitions not fetched for now (``agents.ordering``: too far ahead of the other
+    """Input partitions not fetched for now (``streams.ordering``: too far ahead of the other
     input topic). Faust's own ``pause_partitions`` is not used: it takes them out of the
     active set, and the drain loop then drops records of theirs already fetched."""
 
@@ -265,7 +265,7 @@ class BatchApp(faust.App):
         Why: on a revocation Faust suspends the flow, then waits (``stream_wait_empty``, no
         time limit) until every message tracked by ``track_message`` is acknowledged, and only
         then sends ``on_partitions_revoked``. A per-message stream acknowledges what it was
-        given; our agent holds events for ordering (``agents.ordering``) that may wait for the
+        given; our agent holds events for ordering (``streams.ordering``) that may wait for the
         other input topic's partition, known to be behind, whose records cannot come while
         the flow is suspended. So the revocation never ended: the surviving worker of a
         failover hung in ``wait_empty`` ("Waiting for tasks ...") with its whole assignment

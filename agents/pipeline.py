@@ -1,13 +1,13 @@
-"""One batch of input events: decode, order, apply, publish, count; the checkpoint makes it
-durable (``agents.checkpoint``).
+"""One batch of input records through the replay path (``streams.replay``: decode, order,
+apply), on Kafka: publish, count; the checkpoint makes it durable (``agents.checkpoint``).
 
 Every record read ends processed or dead-lettered; nothing an input holds can stop the
 worker:
 
 - a record that does not decode is a dead letter (its original bytes bounded: see
-  ``dead_letter``) and still moves its partition's position (``agents.ordering``);
+  ``dead_letter``) and still moves its partition's position (``streams.ordering``);
 - an event the core fails on (a bug) is a dead letter (``processing_error``), and its
-  customer's state is rebuilt as it was before the event (``_restore``);
+  customer's state is rebuilt as it was before the event (``streams.replay``);
 - an output the broker refuses for a reason of that record (``RECORD_REJECTIONS``: its size,
   its timestamp) is replaced by a small dead letter of the input that produced it
   (``output_rejected``); if even that is refused, it is logged and counted in
@@ -22,7 +22,6 @@ import base64
 import hashlib
 import logging
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,12 +36,11 @@ from aiokafka.errors import (
 
 from agents import metrics
 from agents.checkpoint import Checkpointer
-from agents.ordering import InputAligner, TopicPartition
 from schemas.dead_letters import DeadLetter, ErrorKind
-from schemas.events import OnboardingEvent
-from streams.engine import apply
-from streams.intake import Rejected, Transfer, decode_onboarding, decode_transfer
+from streams.ordering import InputAligner, TopicPartition
+from streams.replay import Replay, StepOutcome
 from streams.ruleset import CompiledRules
+from streams.state_cache import StateCache
 
 log = logging.getLogger(__name__)
 
@@ -74,15 +72,9 @@ class Output:
 
 
 @dataclass
-class BatchOutcome:
+class BatchOutcome(StepOutcome):
     outputs: list[Output] = field(default_factory=list)
-    alerts: Counter[tuple[str, str]] = field(default_factory=Counter)
-    dead_letters: Counter[str] = field(default_factory=Counter)
-    risk_changes: Counter[str] = field(default_factory=Counter)
-    consumed: Counter[tuple[str, str]] = field(default_factory=Counter)
-    """(topic, outcome) -> events; counted here and added to the metrics once per batch."""
-    replayed: Counter[str] = field(default_factory=Counter)
-    late: int = 0
+    """What the step led to, encoded for the topics, in the order they are sent."""
 
 
 def dead_letter(message: Any, kind: ErrorKind, reasons: list[str],
@@ -115,18 +107,15 @@ def _dead_letter_key(message: Any) -> bytes | None:
 
 
 class BatchProcessor:
-    """Decode, order (``agents.ordering``), apply, publish; ``checkpoint`` makes it durable."""
+    """The replay step (``streams.replay``) on Kafka: learn the input partitions' bounds,
+    pause those too far ahead, publish the outputs; ``checkpoint`` makes it durable."""
 
-    def __init__(self, rules: CompiledRules, state: Any, topics: tuple[str, str],
-                 aligner: InputAligner, send_alert: Send, send_dead_letter: Send,
+    def __init__(self, replay: Replay, send_alert: Send, send_dead_letter: Send,
                  send_risk_change: Send, checkpoint: Checkpointer, bounds: Bounds,
                  pause: Callable[[set[TopicPartition]], None],
                  resume: Callable[[set[TopicPartition]], None],
                  max_original_bytes: int = 512 * 1024) -> None:
-        self.rules = rules
-        self.state = state
-        self.onboarding_topic = topics[0]
-        self.aligner = aligner
+        self.replay = replay
         self.send_alert = send_alert
         self.send_dead_letter = send_dead_letter
         self.send_risk_change = send_risk_change
@@ -138,37 +127,21 @@ class BatchProcessor:
         self._bounds_retry_at = 0.0
         self._lock = asyncio.Lock()
 
-    def _decode(self, message: Any) -> Transfer | OnboardingEvent:
-        if message.topic == self.onboarding_topic:
-            return decode_onboarding(message.key, message.value)
-        return decode_transfer(message.key, message.value, self.rules)
+    @property
+    def rules(self) -> CompiledRules:
+        return self.replay.rules
 
-    def _reject(self, message: Any, rejected: Rejected, outcome: BatchOutcome) -> None:
-        letter = dead_letter(message, rejected.kind, rejected.reasons, self.max_original_bytes)
-        outcome.outputs.append(Output("dead letter", self.send_dead_letter,
-                                      _dead_letter_key(message),
-                                      letter.model_dump_json().encode(), message))
-        outcome.dead_letters[rejected.kind.value] += 1
-        outcome.consumed[(message.topic, "dead_lettered")] += 1
+    @rules.setter
+    def rules(self, rules: CompiledRules) -> None:
+        self.replay.rules = rules
 
-    def admit(self, messages: Sequence[Any], outcome: BatchOutcome) -> list[Any]:
-        """Decode; rejects become dead letters (returned: they are done once those are
-        written), the rest wait in the aligner. Every record moves its partition's position."""
-        now_s = time.time()
-        rejected_messages = []
-        for message in messages:
-            try:
-                event = self._decode(message)
-            except Rejected as rejected:
-                self._reject(message, rejected, outcome)
-                self.aligner.read(message.topic, message.partition, message.offset)
-                rejected_messages.append(message)
-                continue
-            occurred_at_s = event.occurred_at.timestamp()
-            metrics.PROCESSING_LAG.observe(now_s - occurred_at_s)
-            self.aligner.add(message.topic, message.partition, message.offset, occurred_at_s,
-                             (message, event))
-        return rejected_messages
+    @property
+    def aligner(self) -> InputAligner:
+        return self.replay.aligner
+
+    @property
+    def state(self) -> StateCache:
+        return self.replay.states
 
     async def learn_bounds(self) -> None:
         """Ask the broker where the partitions met for the first time start and end."""
@@ -185,58 +158,21 @@ class BatchProcessor:
         for (topic, partition), (start, end) in bounds.items():
             self.aligner.learn(topic, partition, start, end)
 
-    def apply_ready(self, ready: Sequence[tuple[Any, Transfer | OnboardingEvent]],
-                    outcome: BatchOutcome) -> None:
-        """Apply events in order to their customers' states (in the write-back cache)."""
-        for message, event in ready:
-            try:
-                self._apply_one(message, event, outcome)
-            except Rejected as rejected:
-                self._reject(message, rejected, outcome)
-            else:
-                outcome.consumed[(message.topic, "processed")] += 1
-
-    def _apply_one(self, message: Any, event: Transfer | OnboardingEvent,
-                   outcome: BatchOutcome) -> None:
-        key = message.key
-        source = f"{message.topic}/{message.partition}"
-        rules = self.rules
-        try:
-            state = self.state.load(key, message)
-            state, decisions = apply(state, event, rules, (source, message.offset))
-        except Exception as exc:
-            # A bug in the core must not stop the worker, nor leave a half-changed state.
-            log.exception("the core failed on %s offset %d", source, message.offset)
-            self._restore(key, message)
-            reason = f"internal error {type(exc).__name__} while applying the event"
-            raise Rejected(ErrorKind.PROCESSING_ERROR, [reason]) from exc
-        if decisions.replayed:
-            outcome.replayed[message.topic] += 1
-            return
-        outcome.late += decisions.late
-        self.state.mark_changed(key, state, message)
-        self.state.note(key, (event, (source, message.offset), rules))
-        for alert in decisions.alerts:
-            outcome.outputs.append(Output("alert", self.send_alert, key,
-                                          alert.model_dump_json().encode(), message))
-            outcome.alerts[(alert.rule_id, alert.severity.value)] += 1
-        for change in decisions.risk_changes:
-            outcome.outputs.append(Output("risk change", self.send_risk_change, key,
-                                          change.model_dump_json().encode(), message))
-            outcome.risk_changes[change.level.value] += 1
-
-    def _restore(self, key: bytes, message: Any) -> None:
-        """Rebuild ``key``'s state as it was before the failed event: the latest durable one
-        plus the events applied to it since (the core is deterministic)."""
-        changes = self.state.journal.get(key, [])
-        try:
-            state = self.state.durable(key, message)
-            for event, position, rules in changes:
-                state, _ = apply(state, event, rules, position)
-        except Exception:
-            log.exception("could not rebuild the state after a failure; it is reloaded")
-            state, changes = None, []
-        self.state.replace(key, state, changes)
+    def _encode(self, outcome: BatchOutcome) -> None:
+        """The step's alerts, risk changes and dead letters as records for their topics."""
+        outputs = outcome.outputs
+        for alert, record in outcome.alerts:
+            outputs.append(Output("alert", self.send_alert, record.key,
+                                  alert.model_dump_json().encode(), record))
+        for change, record in outcome.risk_changes:
+            outputs.append(Output("risk change", self.send_risk_change, record.key,
+                                  change.model_dump_json().encode(), record))
+        for record, rejected in outcome.rejected:
+            letter = dead_letter(record, rejected.kind, rejected.reasons,
+                                 self.max_original_bytes)
+            outputs.append(Output("dead letter", self.send_dead_letter,
+                                  _dead_letter_key(record), letter.model_dump_json().encode(),
+                                  record))
 
     async def publish(self, outcome: BatchOutcome) -> None:
         """Hand the batch's outputs to the producer, in order; their deliveries are awaited by
@@ -250,12 +186,12 @@ class BatchProcessor:
                 continue
             deliveries.append(asyncio.ensure_future(self._confirm(delivery, output)))
         self.checkpoint.sent(deliveries)
-        for (rule, severity), count in outcome.alerts.items():
-            metrics.ALERTS.labels(rule, severity).inc(count)
-        for reason, count in outcome.dead_letters.items():
-            metrics.DEAD_LETTERS.labels(reason).inc(count)
-        for level, count in outcome.risk_changes.items():
-            metrics.RISK_CHANGES.labels(level).inc(count)
+        for alert, _ in outcome.alerts:
+            metrics.ALERTS.labels(alert.rule_id, alert.severity.value).inc()
+        for _, rejected in outcome.rejected:
+            metrics.DEAD_LETTERS.labels(rejected.kind.value).inc()
+        for change, _ in outcome.risk_changes:
+            metrics.RISK_CHANGES.labels(change.level.value).inc()
 
     async def _confirm(self, delivery: Awaitable[Any], output: Output) -> None:
         try:
@@ -309,21 +245,23 @@ class BatchProcessor:
         async with self._lock:
             started = time.perf_counter()
             outcome = BatchOutcome()
-            done = self.admit(messages, outcome)
+            now_s = time.time()
+            observe_lag = metrics.PROCESSING_LAG.observe
+            self.replay.admit(messages, outcome,
+                              on_event=lambda occurred_at_s: observe_lag(now_s - occurred_at_s))
             await self.learn_bounds()
-            ready = self.aligner.release()
-            self.apply_ready(ready, outcome)
+            applied = self.replay.apply_released(outcome)
             self._back_pressure()
+            self._encode(outcome)
             # Outputs before state: a crash in between re-applies the events on restart and
             # re-sends the same alerts (same ids), rather than skipping them as applied.
             await self.publish(outcome)
-            done.extend(message for message, _ in ready)
-            self.checkpoint.applied(done)
+            self.checkpoint.applied(outcome.done)
             self.checkpoint.maybe_cut()
             self._count(outcome)
-            if ready:
+            if applied:
                 metrics.BATCH_DURATION.observe(time.perf_counter() - started)
-                metrics.BATCH_SIZE.observe(len(ready))
+                metrics.BATCH_SIZE.observe(applied)
             return outcome
 
     async def flush(self) -> None:

@@ -17,21 +17,16 @@ message key (``customer_id``), the value ``CustomerState.to_bytes()``.
 """
 
 import asyncio
-import itertools
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from faust.types import TP
 
 from agents.fast_path import current_event_of, partition_databases
-from streams.state import CustomerState
+from streams.state_cache import Snapshot, StateCache
 
 WRITE_SLICE = 200
 """Customers written between two yields of the event loop (~10 ms of work)."""
-
-Snapshot = list[tuple[bytes, Any, bytes]]
-"""(key, one of the customer's input messages, encoded state) of each changed customer."""
 
 SendRecords = Callable[[int, list[tuple[bytes, bytes]]], Awaitable[list[Awaitable[int]]]]
 """Start producing (key, value) records, in order, to a partition of the changelog; each
@@ -39,77 +34,19 @@ awaitable returned resolves, once the broker has them, to the offset of the last
 covers (``agents.app``: in bulk, one producer batch per awaitable)."""
 
 
-class StateTable:
+class StateTable(StateCache):
+    """``streams.state_cache.StateCache`` over a Faust table: reads from the partition's
+    RocksDB database, writes snapshots to it and, in bulk, to the changelog."""
+
     def __init__(self, table: Any, send_records: SendRecords, max_cached: int = 100_000) -> None:
+        super().__init__(self._stored, max_cached)
         self.table = table
         self.send_records = send_records
-        self.max_cached = max_cached
-        self.cached: OrderedDict[bytes, CustomerState] = OrderedDict()
-        self.dirty: dict[bytes, Any] = {}
-        """Customers changed since the last flush -> one of their messages (for the partition)."""
-        self.journal: dict[bytes, list[Any]] = {}
-        """Customer -> what changed it since the last snapshot, in order (opaque here: the
-        pipeline's events), so that ``durable`` plus these rebuilds the cached state."""
-        self.latest_cut: dict[bytes, bytes] = {}
-        """The encoded states of the latest snapshot: newer than the store until written."""
 
-    def load(self, key: bytes, message: Any) -> CustomerState | None:
-        """The state of ``key``; ``message`` is an input message of this customer."""
-        state = self.cached.get(key)
-        if state is not None:
-            self.cached.move_to_end(key)
-            return state
+    def _stored(self, key: bytes, message: Any) -> bytes | None:
         with current_event_of(message):
-            raw = self.table.get(key)
-        if raw is None:
-            return None
-        state = CustomerState.from_bytes(raw)
-        self.cached[key] = state
-        return state
-
-    def mark_changed(self, key: bytes, state: CustomerState, message: Any) -> None:
-        """``state`` of ``key`` changed; called after ``load`` of the same key, which made it
-        the most recently used (a new key is added last)."""
-        self.cached[key] = state
-        self.dirty[key] = message
-
-    def note(self, key: bytes, change: Any) -> None:
-        """``change`` was applied to ``key``'s cached state (see ``journal``)."""
-        changes = self.journal.get(key)
-        if changes is None:
-            self.journal[key] = [change]
-        else:
-            changes.append(change)
-
-    def durable(self, key: bytes, message: Any) -> CustomerState | None:
-        """``key``'s state as of the latest snapshot (being written, or in the store): the
-        cached one less the changes in ``journal[key]``. The cache is left as it is."""
-        raw = self.latest_cut.get(key)
-        if raw is None:
-            with current_event_of(message):
-                raw = self.table.get(key)
-        return None if raw is None else CustomerState.from_bytes(raw)
-
-    def replace(self, key: bytes, state: CustomerState | None, changes: list[Any]) -> None:
-        """Put a rebuilt state (``durable`` plus ``changes``) in the cache in place of the
-        current one; ``None`` leaves the customer to be loaded again from the store."""
-        if state is None:
-            self.cached.pop(key, None)
-        else:
-            self.cached[key] = state
-        if changes:
-            self.journal[key] = changes
-        else:
-            self.journal.pop(key, None)
-
-    def snapshot(self) -> Snapshot:
-        """Every customer changed since the last snapshot, encoded now; none is dirty after."""
-        dirty, self.dirty = self.dirty, {}
-        self.journal.clear()
-        snapshot = [(key, message, self.cached[key].to_bytes())
-                    for key, message in dirty.items()]
-        self.latest_cut = {key: raw for key, _, raw in snapshot}
-        return snapshot
+            raw: bytes | None = self.table.get(key)
+        return raw
 
     async def write(self, snapshot: Snapshot) -> int:
         """Write a snapshot (store, then changelog, awaited); return how many customers.
@@ -130,25 +67,8 @@ class StateTable:
             # What Faust does per record (``_on_changelog_sent``): the store keeps the changelog
             # offset it holds data up to, so recovery after a restart reads only what is newer.
             self.table.data.set_persisted_offset(TP(topic, partition), newest)
-        self._evict()
+        self.evict()
         return len(snapshot)
-
-    def _evict(self) -> None:
-        """Keep the cache to ``max_cached``, least recently used first; a customer changed
-        since the last snapshot stays (its newest state is not in the store yet)."""
-        excess = len(self.cached) - self.max_cached
-        if excess <= 0:
-            return
-        for key in list(itertools.islice(self.cached, excess)):
-            if key not in self.dirty:
-                del self.cached[key]
-
-    def forget(self) -> None:
-        """Drop the cache (after a rebalance another worker may have moved a customer on)."""
-        self.cached.clear()
-        self.dirty.clear()
-        self.journal.clear()
-        self.latest_cut.clear()
 
     def customers(self) -> int:
         """Customers in this worker's store. For RocksDB, its own estimate per partition

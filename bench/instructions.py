@@ -21,10 +21,9 @@ from datetime import UTC, datetime
 from agents import gc_policy
 from agents.settings import Settings
 from bench.workload import build
-from streams.engine import apply
-from streams.intake import decode_onboarding, decode_transfer
+from streams.backtest import ONBOARDING, PARTITIONS, TRANSACTIONS, place, prepare
+from streams.replay import StepOutcome
 from streams.ruleset import load_rules
-from streams.state import CustomerState
 
 STAGES = ("set-up", "decode", "apply")
 END = datetime(2026, 11, 1, tzinfo=UTC)
@@ -32,19 +31,23 @@ END = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def run_stage(stage: str, events: int, customers: int) -> None:
-    """The workload up to ``stage`` (what each callgrind run executes)."""
+    """The workload through the replay path (``streams.replay``) up to ``stage``, what each
+    callgrind run executes: set-up (the onboarding applied, the transactions placed), decode
+    (and queue for ordering) the transactions, apply them."""
     workload = build(events, customers, END)
     rules = load_rules(Settings().rules_path)
     gc_policy.tune()  # as in the worker
-    states: dict[bytes, CustomerState] = {}
-    for key, raw in workload.onboarding:
-        states[key], _ = apply(states.get(key), decode_onboarding(key, raw), rules)
+    records = place([*((ONBOARDING, key, raw) for key, raw in workload.onboarding),
+                     *((TRANSACTIONS, key, raw) for key, raw in workload.transactions)])
+    replay = prepare(records, rules, PARTITIONS, {})
+    transfers = [record for record in records if record.topic == TRANSACTIONS]
+    replay.admit([record for record in records if record.topic == ONBOARDING], StepOutcome())
+    replay.apply_released(StepOutcome())
     if stage == "set-up":
         return
-    transfers = [(key, decode_transfer(key, raw, rules)) for key, raw in workload.transactions]
+    replay.admit(transfers, StepOutcome())
     if stage == "apply":
-        for key, transfer in transfers:
-            states[key], _ = apply(states.get(key), transfer, rules)
+        replay.apply_released(StepOutcome())
 
 
 def count(events: int, customers: int) -> dict[str, int]:

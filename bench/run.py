@@ -34,10 +34,8 @@ from agents.topics import ensure_topics
 from agents.worker_process import WorkerProcess
 from bench.workload import Workload, activity_weights, build, customer_key, transaction
 from schemas.alerts import Alert
-from streams.engine import apply
-from streams.intake import decode_onboarding, decode_transfer
+from streams.backtest import ONBOARDING, TRANSACTIONS, run_backtest
 from streams.ruleset import load_rules
-from streams.state import CustomerState
 
 
 def say(text: str) -> None:
@@ -85,20 +83,20 @@ async def baseline(settings: Settings, total: int) -> float:
 
 
 def core(workload: Workload, rules_path: Path) -> tuple[float, float]:
-    """Events/s of decode + apply from memory, and mean state bytes per customer."""
+    """Events/s of the replay path (decode, order, apply: ``streams.backtest``, one process)
+    from memory, and mean state bytes per customer."""
     rules = load_rules(rules_path)
+    inputs = [*((ONBOARDING, key, raw) for key, raw in workload.onboarding),
+              *((TRANSACTIONS, key, raw) for key, raw in workload.transactions)]
     gc_policy.tune()  # as in the worker
     try:
-        states: dict[bytes, CustomerState] = {}
         started = time.perf_counter()
-        for key, raw in workload.onboarding:
-            states[key], _ = apply(states.get(key), decode_onboarding(key, raw), rules)
-        for key, raw in workload.transactions:
-            states[key], _ = apply(states.get(key), decode_transfer(key, raw, rules), rules)
+        result = run_backtest(inputs, rules)
         elapsed = time.perf_counter() - started
     finally:
         gc.enable()  # this process goes on (and the test suite runs it in-process)
-    return workload.total / elapsed, statistics.mean(len(s.to_bytes()) for s in states.values())
+    return workload.total / elapsed, statistics.mean(
+        len(s.to_bytes()) for s in result.states.values())
 
 
 def processed(metrics_port: int) -> float:

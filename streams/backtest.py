@@ -1,20 +1,35 @@
-"""Run the core over events held in memory or in a file: the same alerts as the live worker.
+"""Run the replay path over events held in memory: the same alerts as the live worker.
 
-Events go through the same decoding and ``apply`` as in the worker, with a dictionary for the
-customer states. Rejected inputs are returned, not raised.
+The events go through ``streams.replay`` exactly as the worker's records do: each is placed
+where Kafka would put it (the default partitioner over ``partitions``, offsets in input order
+per topic partition), the two input topics are merged partition by partition by event time
+(every record is already there, so each partition's end is known from the start, as for a
+worker draining a backlog), and a rejected or failing event is returned, not raised. The
+states live in a ``StateCache`` over a dictionary, snapshotted every ``SNAPSHOT_EVERY`` events
+as the worker's are at each flush.
 """
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from schemas.alerts import Alert
 from schemas.risk import RiskChange
-from streams.engine import apply
-from streams.intake import Rejected, decode_onboarding, decode_transfer
+from streams.intake import Rejected
+from streams.ordering import InputAligner
+from streams.partitioning import partition_of
+from streams.replay import InputRecord, Replay, StepOutcome
 from streams.ruleset import CompiledRules
 from streams.state import CustomerState
+from streams.state_cache import StateCache
 
 ONBOARDING = "onboarding"
+TRANSACTIONS = "transactions"
+PARTITIONS = 4
+"""The worker's default (``AMLSTREAM_PARTITIONS``); set the production count to match it."""
+SNAPSHOT_EVERY = 50_000
+STEP = 5_000
+"""Records admitted between two releases (the worker's fetch size)."""
 
 
 @dataclass
@@ -25,24 +40,66 @@ class BacktestResult:
     """(input position, why) of every input that would be dead-lettered."""
     states: dict[bytes, CustomerState] = field(default_factory=dict)
     events_applied: int = 0
+    consumed: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
-def run_backtest(inputs: Iterable[tuple[str, bytes | None, bytes]],
-                 rules: CompiledRules) -> BacktestResult:
-    """``inputs`` are (topic kind: ``onboarding`` or ``transactions``, key, raw value)."""
+def place(inputs: Iterable[tuple[str, bytes | None, bytes]],
+          partitions: int = PARTITIONS) -> list[InputRecord]:
+    """Where Kafka would put each input: (topic kind, key, raw value) in produce order."""
+    next_offset: Counter[tuple[str, int]] = Counter()
+    records = []
+    for topic, key, value in inputs:
+        partition = partition_of(key, partitions) if key else 0
+        offset = next_offset[(topic, partition)]
+        next_offset[(topic, partition)] = offset + 1
+        records.append(InputRecord(topic, partition, offset, key, value))
+    return records
+
+
+def prepare(records: list[InputRecord], rules: CompiledRules, partitions: int,
+            store: dict[bytes, bytes]) -> Replay:
+    """The replay path over ``records``, all of them already there (each partition's end
+    known), its states in a cache over ``store``."""
+    states = StateCache(lambda key, _: store.get(key), max_cached=len(records) + 1)
+    aligner = InputAligner((ONBOARDING, TRANSACTIONS), highwater=lambda *_: None,
+                           max_held=len(records) + 1)
+    ends = Counter((r.topic, r.partition) for r in records)
+    for partition in range(partitions):
+        for topic in aligner.topics:
+            aligner.learn(topic, partition, 0, ends[(topic, partition)])
+    return Replay(rules, states, aligner)
+
+
+def run_backtest(inputs: Iterable[tuple[str, bytes | None, bytes]], rules: CompiledRules,
+                 partitions: int = PARTITIONS) -> BacktestResult:
+    """``inputs`` are (topic kind: ``onboarding`` or ``transactions``, key, raw value), in the
+    order they were (or would be) produced."""
+    records = place(inputs, partitions)
+    position = {(r.topic, r.partition, r.offset): n for n, r in enumerate(records)}
+    store: dict[bytes, bytes] = {}
+    replay = prepare(records, rules, partitions, store)
+    states = replay.states
     result = BacktestResult()
-    states = result.states
-    for position, (topic, key, raw) in enumerate(inputs):
-        try:
-            event = (decode_onboarding(key, raw) if topic == ONBOARDING
-                     else decode_transfer(key, raw, rules))
-        except Rejected as rejected:
-            result.rejected.append((position, rejected))
-            continue
-        assert key is not None  # decoding rejects a missing key
-        state, decisions = apply(states.get(key), event, rules)
-        states[key] = state
-        result.alerts.extend(decisions.alerts)
-        result.risk_changes.extend(decisions.risk_changes)
-        result.events_applied += 1
+    since_snapshot = 0
+    for start in range(0, len(records), STEP):
+        outcome = StepOutcome()
+        replay.admit(records[start:start + STEP], outcome)
+        replay.apply_released(outcome)
+        _collect(outcome, position, result)
+        since_snapshot += STEP
+        if since_snapshot >= SNAPSHOT_EVERY:
+            store.update((key, raw) for key, _, raw in states.snapshot())
+            since_snapshot = 0
+    result.states = dict(states.cached)
+    result.events_applied = sum(count for (_, outcome_kind), count in result.consumed.items()
+                                if outcome_kind == "processed")
     return result
+
+
+def _collect(outcome: StepOutcome, position: dict[tuple[str, int, int], int],
+             result: BacktestResult) -> None:
+    result.alerts.extend(alert for alert, _ in outcome.alerts)
+    result.risk_changes.extend(change for change, _ in outcome.risk_changes)
+    result.rejected.extend((position[(r.topic, r.partition, r.offset)], why)
+                           for r, why in outcome.rejected)
+    result.consumed.update(outcome.consumed)

@@ -86,9 +86,10 @@ async def test_the_cache_keeps_customers_changed_since_the_snapshot():
 
     state = StateTable(table, send_records, max_cached=0)
     message = SimpleNamespace(partition=1)
-    state.mark_changed(b"a", CustomerState(), message)
+    state.mark_changed(b"a", CustomerState(), message, "change")
     snapshot = state.snapshot()
-    state.mark_changed(b"b", CustomerState(), message)  # changed while the snapshot is written
+    # changed while the snapshot is written:
+    state.mark_changed(b"b", CustomerState(), message, "change")
 
     assert await state.write(snapshot) == 1
 

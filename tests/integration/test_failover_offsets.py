@@ -54,7 +54,7 @@ def _settings(deployment: Deployment) -> Settings:
 
 async def _commit_past_a_first_record(deployment: Deployment, partitions: int) -> None:
     """Give every input partition a record the group has committed past, before any worker
-    starts. Why: the ordering step (``agents.ordering``) can only tell whether the other
+    starts. Why: the ordering step (``streams.ordering``) can only tell whether the other
     topic's partition is behind once it knows where the group stands in it; without a
     committed offset (a new group; Faust also reads a committed 0 as none) it holds an event
     at most ``AMLSTREAM_ORDERING_MAX_HOLD_S``, and with a whole backlog waiting that would

@@ -2,7 +2,7 @@
 
 import random
 
-from agents.ordering import InputAligner
+from streams.ordering import InputAligner
 
 TOPICS = ("onboarding", "transactions")
 ONB, TXN = TOPICS
