@@ -10,7 +10,7 @@ as the worker's are at each flush.
 """
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from schemas.alerts import Alert
@@ -41,6 +41,8 @@ class BacktestResult:
     states: dict[bytes, CustomerState] = field(default_factory=dict)
     events_applied: int = 0
     consumed: Counter[tuple[str, str]] = field(default_factory=Counter)
+    interrupted: bool = False
+    """Stopped early (Ctrl-C): what is here covers the records read so far."""
 
 
 def place(inputs: Iterable[tuple[str, bytes | None, bytes]],
@@ -71,25 +73,36 @@ def prepare(records: list[InputRecord], rules: CompiledRules, partitions: int,
 
 
 def run_backtest(inputs: Iterable[tuple[str, bytes | None, bytes]], rules: CompiledRules,
-                 partitions: int = PARTITIONS) -> BacktestResult:
+                 partitions: int = PARTITIONS, only: set[int] | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> BacktestResult:
     """``inputs`` are (topic kind: ``onboarding`` or ``transactions``, key, raw value), in the
-    order they were (or would be) produced."""
+    order they were (or would be) produced. ``only``: these partitions alone (a shard of a
+    parallel run: partitions share nothing, so shards add up to the whole). ``progress`` gets
+    (records done, records in all) after every step. Ctrl-C ends the run early, with what
+    was done (``interrupted``)."""
     records = place(inputs, partitions)
     position = {(r.topic, r.partition, r.offset): n for n, r in enumerate(records)}
+    if only is not None:
+        records = [record for record in records if record.partition in only]
     store: dict[bytes, bytes] = {}
     replay = prepare(records, rules, partitions, store)
     states = replay.states
     result = BacktestResult()
     since_snapshot = 0
-    for start in range(0, len(records), STEP):
-        outcome = StepOutcome()
-        replay.admit(records[start:start + STEP], outcome)
-        replay.apply_released(outcome)
-        _collect(outcome, position, result)
-        since_snapshot += STEP
-        if since_snapshot >= SNAPSHOT_EVERY:
-            store.update((key, raw) for key, _, raw in states.snapshot())
-            since_snapshot = 0
+    try:
+        for start in range(0, len(records), STEP):
+            outcome = StepOutcome()
+            replay.admit(records[start:start + STEP], outcome)
+            replay.apply_released(outcome)
+            _collect(outcome, position, result)
+            since_snapshot += STEP
+            if since_snapshot >= SNAPSHOT_EVERY:
+                store.update((key, raw) for key, _, raw in states.snapshot())
+                since_snapshot = 0
+            if progress is not None:
+                progress(min(start + STEP, len(records)), len(records))
+    except KeyboardInterrupt:
+        result.interrupted = True
     result.states = dict(states.cached)
     result.events_applied = sum(count for (_, outcome_kind), count in result.consumed.items()
                                 if outcome_kind == "processed")

@@ -27,6 +27,10 @@ class Rejected(Exception):
         self.kind = kind
         self.reasons = reasons
 
+    def __reduce__(self) -> tuple[type["Rejected"], tuple[ErrorKind, list[str]]]:
+        """Picklable as itself (a parallel backtest sends rejections between processes)."""
+        return Rejected, (self.kind, self.reasons)
+
 
 @dataclass(slots=True)
 class Transfer:

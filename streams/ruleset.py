@@ -135,10 +135,38 @@ def compile_rules(rule_set: RuleSet, base_dir: Path) -> CompiledRules:
     )
 
 
-def load_rules(path: Path) -> CompiledRules:
-    """Read, validate and compile the rule file at ``path``."""
+def load_rules(path: Path, overrides: dict[str, str] | None = None) -> CompiledRules:
+    """Read, validate and compile the rule file at ``path``; ``overrides`` change settings
+    first (``structuring.margin_pct`` -> ``"15"``, see ``override``), and name themselves in
+    the version."""
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise RuleSetError(f"cannot read rule file {path}: {exc}") from exc
+    if overrides:
+        for setting, value in overrides.items():
+            override(document, setting, value)
+        changes = ",".join(f"{setting.rsplit('.', 1)[-1]}={value}"
+                           for setting, value in overrides.items())
+        document["version"] = f"{document.get('version')}+{changes}"[:64]
     return compile_rules(parse_rule_set(document), path.resolve().parent)
+
+
+def override(document: Any, setting: str, value: str) -> None:
+    """Set ``setting``, a dotted path in the rule file (``tiers.1.large_transfer_usd``; a rule's
+    own settings may leave out ``rules.``: ``structuring.margin_pct``), to ``value`` read as
+    YAML (``"3"`` is a number, ``"24h"`` a duration)."""
+    parts = setting.split(".")
+    rules = document.get("rules") if isinstance(document, dict) else None
+    if isinstance(rules, dict) and parts[0] in rules:
+        parts = ["rules", *parts]
+    node = document
+    for part in parts[:-1]:
+        key: Any = int(part) if part.isdigit() and isinstance(node, dict) and int(
+            part) in node else part
+        if not isinstance(node, dict) or key not in node:
+            raise RuleSetError(f"the rule file has no setting {setting!r}")
+        node = node[key]
+    if not isinstance(node, dict) or parts[-1] not in node:
+        raise RuleSetError(f"the rule file has no setting {setting!r}")
+    node[parts[-1]] = yaml.safe_load(value)

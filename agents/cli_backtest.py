@@ -1,0 +1,237 @@
+"""``amlstream backtest``: what a rule set would have raised on past events, and how two rule
+sets, or the values of one threshold, compare. The events go through the worker's own replay
+path (``streams.replay``) in memory; nothing is read from or written to Kafka."""
+
+import argparse
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from agents.settings import Settings
+from streams.backtest import BacktestResult, run_backtest
+from streams.jsonl import Line, read_events
+from streams.ruleset import RuleSetError, load_rules
+from streams.summary import (
+    SweepPoint,
+    diff,
+    render_diff,
+    render_summary,
+    render_sweep,
+    summarize,
+)
+
+PROGRESS_EVERY_S = 2.0
+
+
+class UserError(Exception):
+    """A problem the user can fix, told in one line (no traceback)."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One process's share of a run: the same inputs, some of the partitions."""
+    rules_path: Path
+    overrides: tuple[tuple[str, str], ...]
+    partitions: int
+    only: frozenset[int] | None
+
+
+def add_commands(commands: Any) -> None:
+    parser = commands.add_parser(
+        "backtest", help="run a rule set over past events (JSON Lines) and summarise",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("events", nargs="+", type=Path,
+                        help='JSON Lines files, one {"topic": ..., "event": {...}} a line')
+    parser.add_argument("--rules", type=Path, default=None,
+                        help="rule file (default: AMLSTREAM_RULES_PATH, config/rules.yaml)")
+    parser.add_argument("--compare", type=Path, default=None, metavar="FILE2",
+                        help="a second rule file: the same events under both, and the diff")
+    parser.add_argument("--sweep", default=None, metavar="SETTING=V1,V2,...",
+                        help="alert and customer counts for each value of one setting, e.g. "
+                        "structuring.margin_pct=5,10,15 or tiers.1.large_transfer_usd=5000,10000")
+    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
+                        help="write alerts, risk changes and dead letters as JSON Lines here")
+    parser.add_argument("--report", type=Path, default=None, metavar="FILE.html",
+                        help="write a self-contained HTML report with plots")
+    parser.add_argument("--partitions", type=int, default=None,
+                        help="input partitions, as in production (default: AMLSTREAM_PARTITIONS)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="processes, each taking some partitions (default: the cores, at "
+                        "most the partitions); the same alerts as one")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except UserError as exc:
+        print(f"amlstream backtest: {exc}", file=sys.stderr)
+        return 2
+
+
+def _read(paths: list[Path]) -> list[tuple[Path, Line]]:
+    lines = []
+    for path in paths:
+        try:
+            lines += [(path, line) for line in read_events(path)]
+        except OSError as exc:
+            raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return lines
+
+
+def _check_rules(path: Path, overrides: tuple[tuple[str, str], ...] = ()) -> str:
+    try:
+        return load_rules(path, dict(overrides) or None).version
+    except RuleSetError as exc:
+        raise UserError(f"{path}: {exc}") from None
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = Settings()
+    partitions = args.partitions or settings.partitions
+    if partitions < 1 or (args.jobs is not None and args.jobs < 1):
+        raise UserError("--partitions and --jobs must be at least 1")
+    jobs = min(args.jobs or _cores(), partitions)
+    rules_a = args.rules or settings.rules_path
+    lines = _read(args.events)
+    inputs = [(topic, key, value) for _, (_, topic, key, value) in lines]
+    print(f"amlstream backtest: {len(inputs):,} events from "
+          f"{', '.join(str(p) for p in args.events)}; {partitions} partitions, {jobs} "
+          f"job{'s' if jobs > 1 else ''}", file=sys.stderr)
+    runs = [(_check_rules(rules_a), Job(rules_a, (), partitions, None))]
+    if args.compare is not None:
+        runs.append((_check_rules(args.compare), Job(args.compare, (), partitions, None)))
+    results = []
+    for label, job in runs:
+        result = _backtest(inputs, job, jobs, label)
+        results.append((label, result))
+        print(render_summary(summarize(label, result)))
+        if args.out is not None:
+            _write_out(args.out / _slug(label), result, lines)
+        if result.interrupted:
+            print("interrupted: the summary covers the events read so far", file=sys.stderr)
+            return 130
+    if len(results) == 2:
+        (label_a, a), (label_b, b) = results
+        print(render_diff(diff(a.alerts, b.alerts), label_a, label_b))
+    sweep = None
+    if args.sweep is not None:
+        sweep = _sweep(args.sweep, inputs, rules_a, partitions, jobs)
+        print(render_sweep(*sweep))
+    if args.report is not None:
+        _report(args.report, results, sweep)
+    return 0
+
+
+def _backtest(inputs: list[tuple[str, bytes | None, bytes]], job: Job, jobs: int,
+              label: str) -> BacktestResult:
+    progress = _Progress(label)
+    if jobs == 1:
+        return _job(inputs, job, progress)
+    shards = [Job(job.rules_path, job.overrides, job.partitions,
+                  frozenset(range(n, job.partitions, jobs))) for n in range(jobs)]
+    # spawn, not fork: a fork of a process with threads (the test runner's, a library's) can
+    # hang or die in the child.
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        parts = list(pool.map(_job, [inputs] * jobs, shards))
+    merged = BacktestResult()
+    for part in parts:
+        merged.alerts += part.alerts
+        merged.risk_changes += part.risk_changes
+        merged.rejected += part.rejected
+        merged.consumed.update(part.consumed)
+        merged.events_applied += part.events_applied
+        merged.interrupted |= part.interrupted
+    merged.alerts.sort(key=lambda alert: (alert.triggered_at, alert.alert_id))
+    merged.rejected.sort(key=lambda rejected: rejected[0])
+    progress.done(len(inputs))
+    return merged
+
+
+def _job(inputs: list[tuple[str, bytes | None, bytes]], job: Job,
+         progress: Any = None) -> BacktestResult:
+    rules = load_rules(job.rules_path, dict(job.overrides) or None)
+    result = run_backtest(inputs, rules, job.partitions, only=job.only, progress=progress)
+    result.states = {}  # not needed here, and costly to send between processes
+    return result
+
+
+def _sweep(spec: str, inputs: list[tuple[str, bytes | None, bytes]], rules_path: Path,
+           partitions: int, jobs: int) -> tuple[str, list[SweepPoint]]:
+    setting, _, values = spec.partition("=")
+    if not setting or not values:
+        raise UserError(f"--sweep {spec!r}: write SETTING=V1,V2,... "
+                        f"(e.g. structuring.margin_pct=5,10,15)")
+    points = []
+    for value in values.split(","):
+        overrides = ((setting, value.strip()),)
+        label = _check_rules(rules_path, overrides)
+        result = _backtest(inputs, Job(rules_path, overrides, partitions, None), jobs, label)
+        points.append(SweepPoint(value.strip(), len(result.alerts),
+                                 len({a.customer_id for a in result.alerts})))
+    return setting, points
+
+
+def _write_out(directory: Path, result: BacktestResult,
+               lines: list[tuple[Path, Line]]) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with (directory / "alerts.jsonl").open("wb") as out:
+            out.writelines(alert.model_dump_json().encode() + b"\n" for alert in result.alerts)
+        with (directory / "risk-changes.jsonl").open("wb") as out:
+            out.writelines(change.model_dump_json().encode() + b"\n"
+                           for change in result.risk_changes)
+        with (directory / "dead-letters.jsonl").open("wb") as out:
+            for position, rejected in result.rejected:
+                path, (number, topic, _, _) = lines[position]
+                out.write(orjson.dumps({"file": str(path), "line": number, "topic": topic,
+                                        "error_kind": rejected.kind.value,
+                                        "reasons": rejected.reasons}) + b"\n")
+    except OSError as exc:
+        raise UserError(f"cannot write to {directory}: {exc.strerror or exc}") from None
+    print(f"  written: {directory}/alerts.jsonl, risk-changes.jsonl, dead-letters.jsonl",
+          file=sys.stderr)
+
+
+def _report(path: Path, results: list[tuple[str, BacktestResult]],
+            sweep: tuple[str, list[SweepPoint]] | None) -> None:
+    raise UserError("--report is not available yet in this version")
+
+
+def _slug(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in label)
+
+
+def _cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+
+
+class _Progress:
+    """Events/s and what is left, on the terminal every few seconds."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.started = time.monotonic()
+        self.shown = self.started
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self.shown < PROGRESS_EVERY_S and done < total:
+            return
+        self.shown = now
+        rate = done / max(now - self.started, 1e-9)
+        left_s = (total - done) / rate if rate else 0.0
+        print(f"  {self.label}: {done:,}/{total:,} events, {rate:,.0f} events/s, "
+              f"~{left_s:,.0f} s left", file=sys.stderr, flush=True)
+
+    def done(self, total: int) -> None:
+        self(total, total)
