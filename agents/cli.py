@@ -74,7 +74,7 @@ def _alerts(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from agents.demo import run_demo
 
-    return run_demo(customers=args.customers, keep_running=args.keep_running)
+    return run_demo(customers=args.customers, keep_running=args.keep_running, jsonl=args.jsonl)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--customers", type=int, default=3000, help="background customers")
     demo.add_argument("--keep-running", action="store_true",
                       help="leave worker and broker running at the end (Ctrl-C stops)")
+    demo.add_argument("--jsonl", type=Path, default=None, metavar="FILE",
+                      help="only write the demo's stream to FILE as JSON Lines (no broker), "
+                      "for amlstream backtest")
     alerts = commands.add_parser("alerts", help="tail the alerts topic, one line per alert")
     alerts.add_argument("--from-beginning", action="store_true")
     alerts.add_argument("--limit", type=int, default=None, help="stop after this many alerts")

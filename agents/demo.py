@@ -19,8 +19,10 @@ from agents.settings import Settings
 from agents.topics import ensure_topics
 from agents.worker_process import WorkerProcess
 from schemas.alerts import Alert
+from streams.jsonl import message_line
 from streams.synthetic import (
     Message,
+    Scenario,
     background_scenarios,
     bad_messages,
     planted_scenarios,
@@ -87,8 +89,32 @@ def _metric_lines(port: int) -> list[str]:
     return [line for line in text.splitlines() if line.startswith(wanted)]
 
 
-def run_demo(customers: int, keep_running: bool) -> int:
+def demo_stream(customers: int, end: datetime) -> tuple[list[Scenario], list[Message]]:
+    """The planted scenarios and every message the demo feeds, in order."""
+    planted = planted_scenarios(end)
+    messages = to_messages(planted + background_scenarios(customers, end))
+    return planted, messages + [message for message, _ in bad_messages(end)]
+
+
+def write_jsonl(customers: int, path: Path) -> int:
+    """The demo's stream as JSON Lines (``streams.jsonl``), for ``amlstream backtest``."""
+    _, messages = demo_stream(customers, datetime.now(UTC))
+    try:
+        with path.open("wb") as out:
+            out.writelines(message_line(m.topic, m.key, m.value) for m in messages)
+    except OSError as exc:
+        say(f"amlstream demo: cannot write {path}: {exc.strerror or exc}")
+        return 2
+    say(f"amlstream demo: {len(messages):,} events written to {path}; try "
+        f"amlstream backtest {path}")
+    return 0
+
+
+def run_demo(customers: int, keep_running: bool, jsonl: Path | None = None) -> int:
     from agents.local_broker import LocalBroker
+
+    if jsonl is not None:
+        return write_jsonl(customers, jsonl)
 
     broker = LocalBroker(port=DEMO_PORT)
     work_dir = Path(tempfile.mkdtemp(prefix="amlstream-demo-"))
@@ -98,12 +124,10 @@ def run_demo(customers: int, keep_running: bool) -> int:
         {"AMLSTREAM_BROKER": settings.broker, "AMLSTREAM_DATA_DIR": str(settings.data_dir),
          "AMLSTREAM_METRICS_PORT": str(METRICS_PORT)},
         work_dir / "worker.log")
-    end = datetime.now(UTC)
-    planted = planted_scenarios(end)
-    messages = to_messages(planted + background_scenarios(customers, end))
-    bad = [message for message, _ in bad_messages(end)]
+    planted, messages = demo_stream(customers, datetime.now(UTC))
+    bad = len(bad_messages(datetime.now(UTC)))
     say(f"amlstream demo: {customers:,} ordinary customers, {len(planted)} with planted "
-        f"behaviour, {len(messages):,} events, {len(bad)} malformed messages")
+        f"behaviour, {len(messages) - bad:,} events, {bad} malformed messages")
     say(f"starting a fresh local Kafka broker on {broker.bootstrap} ...")
     broker.wipe()
     broker.start()
@@ -113,7 +137,7 @@ def run_demo(customers: int, keep_running: bool) -> int:
         worker.start()
         say(f"metrics: http://127.0.0.1:{METRICS_PORT}/metrics")
         say("feeding onboarding, then transactions, then malformed messages ...")
-        asyncio.run(_feed(settings, messages + bad))
+        asyncio.run(_feed(settings, messages))
         say("alerts as they arrive (severity, event time, rule, customer, summary):")
         expected = {rule for scenario in planted for rule in scenario.expected_rules}
         by_rule = asyncio.run(_watch_alerts(settings, expected, SETTLE_TIMEOUT_S))

@@ -49,6 +49,23 @@ def read_events(path: Path) -> Iterator[Line]:
                 yield parse_line(number, line.rstrip(b"\r\n"))
 
 
+def message_line(topic: str, key: bytes | None, value: bytes) -> bytes:
+    """One line for a Kafka message as it would be produced: its event wrapped with its topic
+    (and its key when it is not the event's customer); a value that is not a JSON object is
+    written as it is (on one line), and will be dead-lettered as it would be from Kafka."""
+    try:
+        event = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        event = None
+    if not isinstance(event, dict):
+        return value.replace(b"\n", b" ").replace(b"\r", b" ") + b"\n"
+    wrapped: dict[str, Any] = {"topic": topic, "event": event}
+    customer = event.get("customer_id")
+    if key is None or not isinstance(customer, str) or key != customer.encode():
+        wrapped["key"] = None if key is None else key.decode("utf-8", "replace")
+    return orjson.dumps(wrapped) + b"\n"
+
+
 def write_events(path: Path, events: Iterable[tuple[str, dict[str, Any]]]) -> int:
     """Write (topic kind, event) pairs as JSON Lines; return how many."""
     count = 0
