@@ -27,9 +27,15 @@ def _worker(args: argparse.Namespace) -> int:
         print(f"amlstream worker: {exc}", file=sys.stderr, flush=True)
         return 2
     settings = Settings()
+    if args.shadow is not None:
+        if args.rules is None:
+            print("amlstream worker: --shadow needs --rules FILE (the candidate rule set)",
+                  file=sys.stderr)
+            return 2
+        settings = settings.shadow(args.shadow, args.rules, args.start)
     logging.basicConfig(level=settings.log_level.upper())
     asyncio.run(ensure_topics(settings))
-    published = asyncio.run(read_latest(settings))
+    published = None if args.shadow is not None else asyncio.run(read_latest(settings))
     aml = create_app(settings, published)
     metrics.serve(settings.metrics_port)
     gc_policy.tune()
@@ -80,7 +86,17 @@ def _demo(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="amlstream", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("worker", help="run the monitoring worker (settings from AMLSTREAM_*)")
+    worker = commands.add_parser("worker", help="run the monitoring worker (settings from "
+                                 "AMLSTREAM_*)")
+    worker.add_argument("--shadow", default=None, metavar="NAME",
+                        help="a shadow run: the same inputs, a candidate rule set (--rules), "
+                        "its own consumer group, state and topics NAME-alerts, "
+                        "NAME-customer-risk, NAME-dead-letters; production is not touched")
+    worker.add_argument("--rules", type=Path, default=None, metavar="FILE",
+                        help="with --shadow: the candidate rule file")
+    worker.add_argument("--start", choices=("earliest", "latest"), default="earliest",
+                        help="with --shadow: read the inputs from their start (a backtest over "
+                        "what the topics keep) or only what comes next")
     demo = commands.add_parser("demo", help="local broker + worker + synthetic stream; "
                                "prints alerts as they arrive")
     demo.add_argument("--customers", type=int, default=3000, help="background customers")

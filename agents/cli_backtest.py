@@ -3,6 +3,7 @@ sets, or the values of one threshold, compare. The events go through the worker'
 path (``streams.replay``) in memory; nothing is read from or written to Kafka."""
 
 import argparse
+import asyncio
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -13,7 +14,9 @@ from typing import Any
 
 import orjson
 
+from agents import kafka_clients
 from agents.settings import Settings
+from schemas.alerts import Alert
 from streams.backtest import BacktestResult, run_backtest
 from streams.jsonl import Line, read_events
 from streams.ruleset import RuleSetError, load_rules
@@ -27,6 +30,7 @@ from streams.summary import (
 )
 
 PROGRESS_EVERY_S = 2.0
+TOPIC_WAIT_MS = 5000
 
 
 class UserError(Exception):
@@ -46,8 +50,11 @@ def add_commands(commands: Any) -> None:
     parser = commands.add_parser(
         "backtest", help="run a rule set over past events (JSON Lines) and summarise",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("events", nargs="+", type=Path,
+    parser.add_argument("events", nargs="*", type=Path,
                         help='JSON Lines files, one {"topic": ..., "event": {...}} a line')
+    parser.add_argument("--compare-topics", nargs=2, default=None, metavar=("A", "B"),
+                        help="instead of events: the diff of two alert topics on the broker, "
+                        "e.g. alerts and a shadow run's NAME-alerts (AMLSTREAM_BROKER)")
     parser.add_argument("--rules", type=Path, default=None,
                         help="rule file (default: AMLSTREAM_RULES_PATH, config/rules.yaml)")
     parser.add_argument("--compare", type=Path, default=None, metavar="FILE2",
@@ -94,6 +101,14 @@ def _check_rules(path: Path, overrides: tuple[tuple[str, str], ...] = ()) -> str
 
 def _run(args: argparse.Namespace) -> int:
     settings = Settings()
+    if args.compare_topics is not None:
+        topic_a, topic_b = args.compare_topics
+        alerts_a, alerts_b = asyncio.run(read_alert_topics(settings, [topic_a, topic_b]))
+        print(f"{topic_a}: {len(alerts_a):,} alerts; {topic_b}: {len(alerts_b):,} alerts")
+        print(render_diff(diff(alerts_a, alerts_b), topic_a, topic_b))
+        return 0
+    if not args.events:
+        raise UserError("give JSON Lines files of events, or --compare-topics A B")
     partitions = args.partitions or settings.partitions
     if partitions < 1 or (args.jobs is not None and args.jobs < 1):
         raise UserError("--partitions and --jobs must be at least 1")
@@ -176,6 +191,35 @@ def _sweep(spec: str, inputs: list[tuple[str, bytes | None, bytes]], rules_path:
         points.append(SweepPoint(value.strip(), len(result.alerts),
                                  len({a.customer_id for a in result.alerts})))
     return setting, points
+
+
+async def read_alert_topics(settings: Settings, topics: list[str]) -> list[list[Alert]]:
+    """Every alert on each topic, from its start to its end offsets now (no group, nothing
+    committed)."""
+    read = []
+    for topic in topics:
+        consumer = kafka_clients.consumer(settings, topic, auto_offset_reset="earliest",
+                                          enable_auto_commit=False)
+        await kafka_clients.start(consumer, settings)
+        try:
+            alerts: list[Alert] = []
+            batch = await consumer.getmany(timeout_ms=TOPIC_WAIT_MS)
+            tps = sorted(consumer.assignment())
+            if not tps:
+                raise UserError(f"no topic {topic!r} on {settings.bootstrap}")
+            ends = await consumer.end_offsets(tps)
+            while True:
+                for records in batch.values():
+                    alerts += [Alert.model_validate_json(r.value) for r in records]
+                positions = [await consumer.position(tp) for tp in tps]
+                if all(position >= ends[tp] for position, tp in zip(positions, tps,
+                                                                    strict=True)):
+                    break
+                batch = await consumer.getmany(timeout_ms=1000)
+            read.append(alerts)
+        finally:
+            await consumer.stop()
+    return read
 
 
 def _write_out(directory: Path, result: BacktestResult,

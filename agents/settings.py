@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     session_timeout_s: float = Field(
         30.0, gt=0, description="A worker silent this long leaves the group (its partitions move).")
     log_level: str = Field("info", description="Worker log level.")
+    input_start: str = Field(
+        "earliest", pattern="^(earliest|latest)$", description="Where a new consumer group "
+        "starts reading the inputs: earliest or latest (a group with committed offsets goes on "
+        "from them).")
 
     @model_validator(mode="after")
     def _check_broker_security(self) -> Self:
@@ -107,3 +111,19 @@ class Settings(BaseSettings):
     def bootstrap(self) -> str:
         """host:port list for plain Kafka clients."""
         return ",".join(url.split("://", 1)[-1] for url in self.broker.split(";"))
+
+    def shadow(self, name: str, rules_path: Path, start: str = "earliest") -> "Settings":
+        """The settings of a shadow run named ``name``: the same input topics, its own
+        consumer group, state directory and output topics (``NAME-alerts``,
+        ``NAME-customer-risk``, ``NAME-dead-letters``), its own rule file and rules topic
+        (``NAME-rules``), reading from ``start`` (``earliest`` or ``latest``)."""
+        return self.model_copy(update={
+            "app_id": f"{self.app_id}-shadow-{name}",
+            "alerts_topic": f"{name}-alerts",
+            "risk_topic": f"{name}-customer-risk",
+            "dead_letter_topic": f"{name}-dead-letters",
+            "rules_topic": f"{name}-rules",
+            "rules_path": rules_path,
+            "data_dir": self.data_dir.parent / f"{self.data_dir.name}-shadow-{name}",
+            "input_start": start,
+        })

@@ -8,16 +8,18 @@ from pathlib import Path
 
 
 class WorkerProcess:
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, args: list[str] | None = None) -> None:
         self.env = {**os.environ, **env}
         self.log_path = log_path
+        self.args = args or []
+        """Options of ``amlstream worker`` (e.g. a shadow run's)."""
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "agents.cli", "worker"], env=self.env, stdout=log,
+            [sys.executable, "-m", "agents.cli", "worker", *self.args], env=self.env, stdout=log,
             stderr=subprocess.STDOUT, start_new_session=True)
 
     def stop(self, timeout_s: float = 30.0) -> None:
