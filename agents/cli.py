@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from agents import cli_rules
+from agents import cli_evaluate, cli_rules
 from agents.kafka_clients import KafkaSecurityError
 from agents.settings import Settings
 
@@ -94,10 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     schemas = commands.add_parser("schemas", help="write the JSON Schema of every wire model")
     schemas.add_argument("--out", default="schemas/json", help="output directory")
     cli_rules.add_commands(commands)
+    cli_evaluate.add_commands(commands)
     args = parser.parse_args(argv)
     handlers = {"worker": _worker, "schemas": _schemas, "alerts": _alerts, "demo": _demo}
     try:
-        if args.command == "rules":
+        if args.command in ("rules", "evaluate"):
             return int(args.handler(args))
         return handlers[args.command](args)
     except KafkaSecurityError as exc:
