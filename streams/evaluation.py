@@ -158,9 +158,10 @@ def _row(s: Scores, per_rule: bool) -> tuple[str, ...]:
             percent(s.precision), str(s.sole_hits) if per_rule else "")
 
 
-def _table(rows: Sequence[tuple[str, ...]]) -> list[str]:
+def _table(rows: Sequence[tuple[str, ...]], left: tuple[int, ...] = (0,)) -> list[str]:
+    """Columns ``left`` aligned left, the others right."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
+    return ["  ".join(cell.ljust(w) if i in left else cell.rjust(w)
                       for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip()
             for row in rows]
 
@@ -175,7 +176,7 @@ def render(evaluation: Evaluation) -> str:
         lines += _table([("typology", "suspicious", "alerted", "recall", "hits per rule")] + [
             (t.typology, str(t.suspicious), str(t.alerted), percent(t.recall),
              ", ".join(f"{rule} {n}" for rule, n in t.hits_per_rule.items()) or "-")
-            for t in evaluation.per_typology])
+            for t in evaluation.per_typology], left=(0, 4))
     if evaluation.unlabelled_alerts:
         lines.append(f"({evaluation.unlabelled_alerts} alerts on "
                      f"{evaluation.unlabelled_customers_alerted} unlabelled customers not scored)")
