@@ -50,6 +50,20 @@ def _jsonl(path: Path, line_of: list[int]) -> Iterator[tuple[str, bytes | None, 
         raise _Fail(f"{path}: cannot read events: {exc.strerror or exc}") from None
 
 
+def _progress(inputs: Iterable[tuple[str, bytes | None, bytes]],
+              every: int = 50_000) -> Iterator[tuple[str, bytes | None, bytes]]:
+    """Pass ``inputs`` through, counting them on stderr when it is a terminal."""
+    if not sys.stderr.isatty():
+        yield from inputs
+        return
+    count = 0
+    for count, item in enumerate(inputs, start=1):
+        if count % every == 0:
+            print(f"\r{PROG}: {count} events ...", end="", file=sys.stderr, flush=True)
+        yield item
+    print(f"\r{PROG}: {count} events    ", file=sys.stderr, flush=True)
+
+
 def _inputs(args: argparse.Namespace, line_of: list[int]) -> tuple[
         str, Iterable[tuple[str, bytes | None, bytes]], dict[str, Label]]:
     if args.amlsim:
@@ -72,7 +86,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     line_of: list[int] = []
     source, inputs, labels = _inputs(args, line_of)
-    result = run_backtest(inputs, rules)
+    result = run_backtest(_progress(inputs), rules)
     enabled = [name for name, config in rules.config.rules if config.enabled]
     evaluation = evaluate(result.alerts, labels, enabled)
     rejected = [f"{'line ' + str(line_of[p]) if line_of else 'input ' + str(p + 1)}: {why}"
