@@ -67,6 +67,8 @@ def _progress(inputs: Iterable[tuple[str, bytes | None, bytes]],
 def _inputs(args: argparse.Namespace, line_of: list[int]) -> tuple[
         str, Iterable[tuple[str, bytes | None, bytes]], dict[str, Label]]:
     if args.amlsim:
+        if args.labels:
+            raise _Fail("--labels goes with --events; an AMLSim sample's labels are in nodes.csv")
         options = AmlsimOptions(start=_start(args.start), step_s=args.step_s,
                                 kyc_tier=args.kyc_tier, country=args.country.upper())
         sample = read_sample(Path(args.amlsim))

@@ -51,6 +51,16 @@ class AmlsimOptions:
     counterparty_type: str = "other"
     typology_column: str = "typology"
 
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None:
+            raise AmlsimError("the start time needs a timezone")
+        if self.step_s < 1:
+            raise AmlsimError("a time step must be at least 1 second")
+        if not 0 <= self.kyc_tier <= 3:
+            raise AmlsimError("the KYC tier must be 0 to 3")
+        if not (len(self.country) == 2 and self.country.isascii() and self.country.isalpha()):
+            raise AmlsimError("the country must be an ISO-3166 alpha-2 code, e.g. US")
+
 
 @dataclass(frozen=True, slots=True)
 class Account:

@@ -74,12 +74,15 @@ def test_events_and_labels(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     (["--events", "{tmp}/e.jsonl", "--labels", "{tmp}/ok.csv"], "{tmp}/e.jsonl: no such file"),
     (["--amlsim", "{tmp}", "--rules", "{tmp}/r.yaml"], "cannot read rule file {tmp}/r.yaml"),
     (["--amlsim", "{tmp}", "--start", "2026-01-01"], "--start '2026-01-01': give a timezone"),
+    (["--amlsim", "{tmp}", "--step-s", "0"], "a time step must be at least 1 second"),
+    (["--amlsim", "{tmp}", "--country", "USA"], "the country must be an ISO-3166 alpha-2"),
+    (["--amlsim", "{tmp}", "--labels", "{tmp}/ok.csv"], "--labels goes with --events"),
 ])
 def test_errors_are_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                     argv: list[str], says: str) -> None:
     (tmp_path / "bad.csv").write_text("id,label\n", encoding="utf-8")
     (tmp_path / "ok.csv").write_text("customer_id,label\nc1,1\n", encoding="utf-8")
-    if "--start" in argv:
+    if argv[1] == "{tmp}" and len(argv) > 2:  # a valid sample, to reach the other checks
         (tmp_path / "nodes.csv").write_text(NODES, encoding="utf-8")
         (tmp_path / "transactions.csv").write_text(TRANSFERS, encoding="utf-8")
     tmp = str(tmp_path)
