@@ -84,7 +84,10 @@ def _inputs(args: argparse.Namespace, line_of: list[int]) -> tuple[
 
 def _run(args: argparse.Namespace) -> dict[str, Any]:
     rules_path = Path(args.rules) if args.rules else Settings().rules_path
-    rules = load_rules(rules_path)
+    try:
+        rules = load_rules(rules_path)
+    except RuleSetError as exc:
+        raise _Fail(str(exc) if str(rules_path) in str(exc) else f"{rules_path}: {exc}") from None
     started = time.perf_counter()
     line_of: list[int] = []
     source, inputs, labels = _inputs(args, line_of)
@@ -103,7 +106,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     try:
         report = _run(args)
-    except (_Fail, AmlsimError, LabelError, RuleSetError) as exc:
+    except (_Fail, AmlsimError, LabelError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
     evaluation = report.pop("evaluation")

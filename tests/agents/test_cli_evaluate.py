@@ -73,6 +73,7 @@ def test_events_and_labels(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     (["--events", "{tmp}/e.jsonl", "--labels", "{tmp}/bad.csv"], "{tmp}/bad.csv: the header"),
     (["--events", "{tmp}/e.jsonl", "--labels", "{tmp}/ok.csv"], "{tmp}/e.jsonl: no such file"),
     (["--amlsim", "{tmp}", "--rules", "{tmp}/r.yaml"], "cannot read rule file {tmp}/r.yaml"),
+    (["--amlsim", "{tmp}", "--rules", "{tmp}/ok.csv"], "{tmp}/ok.csv: invalid rule set: "),
     (["--amlsim", "{tmp}", "--start", "2026-01-01"], "--start '2026-01-01': give a timezone"),
     (["--amlsim", "{tmp}", "--step-s", "0"], "a time step must be at least 1 second"),
     (["--amlsim", "{tmp}", "--country", "USA"], "the country must be an ISO-3166 alpha-2"),
