@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from agents import cli_backtest, cli_rules
+from agents import cli_backtest, cli_evaluate, cli_rules
 from agents.kafka_clients import KafkaSecurityError
 from agents.settings import Settings
 
@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     schemas.add_argument("--out", default="schemas/json", help="output directory")
     cli_rules.add_commands(commands)
     cli_backtest.add_commands(commands)
+    cli_evaluate.add_commands(commands)
     args = parser.parse_args(argv)
     handlers = {"worker": _worker, "schemas": _schemas, "alerts": _alerts, "demo": _demo}
     try:

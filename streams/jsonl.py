@@ -5,8 +5,9 @@ One event a line, wrapped with the topic it belongs to::
     {"topic": "onboarding", "event": {"event_id": "o-1", "customer_id": "c-1", ...}}
     {"topic": "transactions", "event": {"event_id": "t-1", "customer_id": "c-1", ...}}
 
-The Kafka key is the event's ``customer_id`` (as upstream producers must set it), unless the
-line gives ``"key"`` (a string, or null for none). A line that is not such an object is not an
+An event object with a ``"topic"`` field of its own is read the same way. The Kafka key is the
+event's ``customer_id`` (as upstream producers must set it), unless the line gives ``"key"``
+(a string, or null for none). A line that is not such an object is not an
 error of the reader: it is yielded as an undecodable transaction with the line's bytes, so
 the replay path dead-letters it with its line number, as the worker would a bad record.
 """
@@ -28,8 +29,11 @@ def parse_line(number: int, line: bytes) -> Line:
         wrapped = orjson.loads(line)
     except orjson.JSONDecodeError:
         return number, "transactions", None, line
-    if not (isinstance(wrapped, dict) and wrapped.get("topic") in TOPICS
-            and isinstance(wrapped.get("event"), dict)):
+    if not (isinstance(wrapped, dict) and wrapped.get("topic") in TOPICS):
+        return number, "transactions", None, line
+    if "event" not in wrapped:  # an event with its own "topic"
+        wrapped = {"topic": wrapped["topic"], "event": wrapped}
+    if not isinstance(wrapped["event"], dict):
         return number, "transactions", None, line
     event: dict[str, Any] = wrapped["event"]
     if "key" in wrapped:
