@@ -8,6 +8,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,9 @@ import orjson
 from agents import kafka_clients
 from agents.settings import Settings
 from schemas.alerts import Alert
-from streams.backtest import BacktestResult, run_backtest
+from streams.backtest import BacktestResult, place, run_records
 from streams.jsonl import Line, read_events
+from streams.replay import InputRecord
 from streams.ruleset import RuleSetError, load_rules
 from streams.summary import (
     SweepPoint,
@@ -52,6 +54,13 @@ def add_commands(commands: Any) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("events", nargs="*", type=Path,
                         help='JSON Lines files, one {"topic": ..., "event": {...}} a line')
+    parser.add_argument("--topics", action="store_true",
+                        help="instead of files: the input topics on the broker "
+                        "(AMLSTREAM_BROKER), read whole without joining any group")
+    parser.add_argument("--since", type=_event_time, default=None, metavar="TIME",
+                        help="with --topics: events at or after this event time (ISO-8601)")
+    parser.add_argument("--until", type=_event_time, default=None, metavar="TIME",
+                        help="with --topics: events before this event time (ISO-8601)")
     parser.add_argument("--compare-topics", nargs=2, default=None, metavar=("A", "B"),
                         help="instead of events: the diff of two alert topics on the broker, "
                         "e.g. alerts and a shadow run's NAME-alerts (AMLSTREAM_BROKER)")
@@ -107,28 +116,35 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{topic_a}: {len(alerts_a):,} alerts; {topic_b}: {len(alerts_b):,} alerts")
         print(render_diff(diff(alerts_a, alerts_b), topic_a, topic_b))
         return 0
-    if not args.events:
-        raise UserError("give JSON Lines files of events, or --compare-topics A B")
+    if not args.events and not args.topics:
+        raise UserError("give JSON Lines files of events, --topics, or --compare-topics A B")
     partitions = args.partitions or settings.partitions
     if partitions < 1 or (args.jobs is not None and args.jobs < 1):
         raise UserError("--partitions and --jobs must be at least 1")
     jobs = min(args.jobs or _cores(), partitions)
     rules_a = args.rules or settings.rules_path
-    lines = _read(args.events)
-    inputs = [(topic, key, value) for _, (_, topic, key, value) in lines]
-    print(f"amlstream backtest: {len(inputs):,} events from "
-          f"{', '.join(str(p) for p in args.events)}; {partitions} partitions, {jobs} "
-          f"job{'s' if jobs > 1 else ''}", file=sys.stderr)
+    lines: list[tuple[Path, Line]] | None = None
+    if args.topics:
+        records, partitions = asyncio.run(read_input_topics(settings, args.since, args.until))
+        jobs = min(jobs, partitions)
+        source = f"{settings.onboarding_topic} and {settings.transactions_topic}"
+    else:
+        lines = _read(args.events)
+        records = place([(topic, key, value) for _, (_, topic, key, value) in lines],
+                        partitions)
+        source = ", ".join(str(p) for p in args.events)
+    print(f"amlstream backtest: {len(records):,} events from {source}; {partitions} "
+          f"partitions, {jobs} job{'s' if jobs > 1 else ''}", file=sys.stderr)
     runs = [(_check_rules(rules_a), Job(rules_a, (), partitions, None))]
     if args.compare is not None:
         runs.append((_check_rules(args.compare), Job(args.compare, (), partitions, None)))
     results = []
     for label, job in runs:
-        result = _backtest(inputs, job, jobs, label)
+        result = _backtest(records, job, jobs, label)
         results.append((label, result))
         print(render_summary(summarize(label, result)))
         if args.out is not None:
-            _write_out(args.out / _slug(label), result, lines)
+            _write_out(args.out / _slug(label), result, records, lines)
         if result.interrupted:
             print("interrupted: the summary covers the events read so far", file=sys.stderr)
             return 130
@@ -137,24 +153,23 @@ def _run(args: argparse.Namespace) -> int:
         print(render_diff(diff(a.alerts, b.alerts), label_a, label_b))
     sweep = None
     if args.sweep is not None:
-        sweep = _sweep(args.sweep, inputs, rules_a, partitions, jobs)
+        sweep = _sweep(args.sweep, records, rules_a, partitions, jobs)
         print(render_sweep(*sweep))
     if args.report is not None:
         _report(args.report, results, sweep)
     return 0
 
 
-def _backtest(inputs: list[tuple[str, bytes | None, bytes]], job: Job, jobs: int,
-              label: str) -> BacktestResult:
+def _backtest(records: list[InputRecord], job: Job, jobs: int, label: str) -> BacktestResult:
     progress = _Progress(label)
     if jobs == 1:
-        return _job(inputs, job, progress)
+        return _job(records, job, progress)
     shards = [Job(job.rules_path, job.overrides, job.partitions,
                   frozenset(range(n, job.partitions, jobs))) for n in range(jobs)]
     # spawn, not fork: a fork of a process with threads (the test runner's, a library's) can
     # hang or die in the child.
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-        parts = list(pool.map(_job, [inputs] * jobs, shards))
+        parts = list(pool.map(_job, [records] * jobs, shards))
     merged = BacktestResult()
     for part in parts:
         merged.alerts += part.alerts
@@ -165,19 +180,18 @@ def _backtest(inputs: list[tuple[str, bytes | None, bytes]], job: Job, jobs: int
         merged.interrupted |= part.interrupted
     merged.alerts.sort(key=lambda alert: (alert.triggered_at, alert.alert_id))
     merged.rejected.sort(key=lambda rejected: rejected[0])
-    progress.done(len(inputs))
+    progress.done(len(records))
     return merged
 
 
-def _job(inputs: list[tuple[str, bytes | None, bytes]], job: Job,
-         progress: Any = None) -> BacktestResult:
+def _job(records: list[InputRecord], job: Job, progress: Any = None) -> BacktestResult:
     rules = load_rules(job.rules_path, dict(job.overrides) or None)
-    result = run_backtest(inputs, rules, job.partitions, only=job.only, progress=progress)
+    result = run_records(records, rules, job.partitions, only=job.only, progress=progress)
     result.states = {}  # not needed here, and costly to send between processes
     return result
 
 
-def _sweep(spec: str, inputs: list[tuple[str, bytes | None, bytes]], rules_path: Path,
+def _sweep(spec: str, records: list[InputRecord], rules_path: Path,
            partitions: int, jobs: int) -> tuple[str, list[SweepPoint]]:
     setting, _, values = spec.partition("=")
     if not setting or not values:
@@ -187,10 +201,64 @@ def _sweep(spec: str, inputs: list[tuple[str, bytes | None, bytes]], rules_path:
     for value in values.split(","):
         overrides = ((setting, value.strip()),)
         label = _check_rules(rules_path, overrides)
-        result = _backtest(inputs, Job(rules_path, overrides, partitions, None), jobs, label)
+        result = _backtest(records, Job(rules_path, overrides, partitions, None), jobs, label)
         points.append(SweepPoint(value.strip(), len(result.alerts),
                                  len({a.customer_id for a in result.alerts})))
     return setting, points
+
+
+def _event_time(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO-8601 time such as 2026-11-01T00:00:00Z") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _in_range(value: bytes, since: datetime | None, until: datetime | None) -> bool:
+    """Whether an input's event time is in [since, until); an input whose time cannot be
+    read is kept (the replay dead-letters it, as the worker did)."""
+    if since is None and until is None:
+        return True
+    try:
+        moment = datetime.fromisoformat(orjson.loads(value)["occurred_at"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return True
+    if moment.tzinfo is None:
+        return True
+    return (since is None or moment >= since) and (until is None or moment < until)
+
+
+async def read_input_topics(settings: Settings, since: datetime | None,
+                            until: datetime | None) -> tuple[list[InputRecord], int]:
+    """Both input topics from their start to their end offsets now, by partition in offset
+    order, without joining any group or committing; and their partition count."""
+    topics = {settings.onboarding_topic: "onboarding",
+              settings.transactions_topic: "transactions"}
+    consumer = kafka_clients.consumer(settings, *topics, auto_offset_reset="earliest",
+                                      enable_auto_commit=False)
+    await kafka_clients.start(consumer, settings)
+    records: list[InputRecord] = []
+    try:
+        batch = await consumer.getmany(timeout_ms=TOPIC_WAIT_MS)
+        tps = sorted(consumer.assignment())
+        if not tps:
+            raise UserError(f"no input topics {', '.join(topics)} on {settings.bootstrap}")
+        ends = await consumer.end_offsets(tps)
+        while True:
+            for tp, tp_records in batch.items():
+                records += [InputRecord(topics[tp.topic], tp.partition, r.offset, r.key,
+                                        r.value or b"") for r in tp_records
+                            if _in_range(r.value or b"", since, until)]
+            positions = [await consumer.position(tp) for tp in tps]
+            if all(position >= ends[tp] for position, tp in zip(positions, tps, strict=True)):
+                break
+            batch = await consumer.getmany(timeout_ms=1000)
+    finally:
+        await consumer.stop()
+    records.sort(key=lambda r: (r.topic, r.partition, r.offset))
+    return records, max(tp.partition for tp in tps) + 1
 
 
 async def read_alert_topics(settings: Settings, topics: list[str]) -> list[list[Alert]]:
@@ -222,8 +290,8 @@ async def read_alert_topics(settings: Settings, topics: list[str]) -> list[list[
     return read
 
 
-def _write_out(directory: Path, result: BacktestResult,
-               lines: list[tuple[Path, Line]]) -> None:
+def _write_out(directory: Path, result: BacktestResult, records: list[InputRecord],
+               lines: list[tuple[Path, Line]] | None) -> None:
     try:
         directory.mkdir(parents=True, exist_ok=True)
         with (directory / "alerts.jsonl").open("wb") as out:
@@ -233,9 +301,13 @@ def _write_out(directory: Path, result: BacktestResult,
                            for change in result.risk_changes)
         with (directory / "dead-letters.jsonl").open("wb") as out:
             for position, rejected in result.rejected:
-                path, (number, topic, _, _) = lines[position]
-                out.write(orjson.dumps({"file": str(path), "line": number, "topic": topic,
-                                        "error_kind": rejected.kind.value,
+                record = records[position]
+                where: dict[str, Any] = {"topic": record.topic, "partition": record.partition,
+                                         "offset": record.offset}
+                if lines is not None:
+                    path, (number, _, _, _) = lines[position]
+                    where = {"file": str(path), "line": number, "topic": record.topic}
+                out.write(orjson.dumps({**where, "error_kind": rejected.kind.value,
                                         "reasons": rejected.reasons}) + b"\n")
     except OSError as exc:
         raise UserError(f"cannot write to {directory}: {exc.strerror or exc}") from None

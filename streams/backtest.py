@@ -65,10 +65,13 @@ def prepare(records: list[InputRecord], rules: CompiledRules, partitions: int,
     states = StateCache(lambda key, _: store.get(key), max_cached=len(records) + 1)
     aligner = InputAligner((ONBOARDING, TRANSACTIONS), highwater=lambda *_: None,
                            max_held=len(records) + 1)
-    ends = Counter((r.topic, r.partition) for r in records)
+    bounds: dict[tuple[str, int], tuple[int, int]] = {}
+    for r in records:
+        start, end = bounds.get((r.topic, r.partition), (r.offset, r.offset + 1))
+        bounds[(r.topic, r.partition)] = (min(start, r.offset), max(end, r.offset + 1))
     for partition in range(partitions):
         for topic in aligner.topics:
-            aligner.learn(topic, partition, 0, ends[(topic, partition)])
+            aligner.learn(topic, partition, *bounds.get((topic, partition), (0, 0)))
     return Replay(rules, states, aligner)
 
 
@@ -80,7 +83,14 @@ def run_backtest(inputs: Iterable[tuple[str, bytes | None, bytes]], rules: Compi
     parallel run: partitions share nothing, so shards add up to the whole). ``progress`` gets
     (records done, records in all) after every step. Ctrl-C ends the run early, with what
     was done (``interrupted``)."""
-    records = place(inputs, partitions)
+    return run_records(place(inputs, partitions), rules, partitions, only, progress)
+
+
+def run_records(records: list[InputRecord], rules: CompiledRules, partitions: int,
+                only: set[int] | None = None,
+                progress: Callable[[int, int], None] | None = None) -> BacktestResult:
+    """``run_backtest`` over records already placed (read from Kafka, say), in offset order
+    within each topic partition; a rejection's position is its index here."""
     position = {(r.topic, r.partition, r.offset): n for n, r in enumerate(records)}
     if only is not None:
         records = [record for record in records if record.partition in only]

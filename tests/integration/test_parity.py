@@ -5,10 +5,13 @@ The stream has alerts of every rule (the planted customers) and ordinary custome
 onboarding and transactions interleaved in event time across the partitions, as upstream
 systems write them live; a few malformed records among them are dead-lettered by both."""
 
+import asyncio
 from datetime import UTC, datetime
 
+import orjson
 import pytest
 
+from agents.cli import main
 from schemas.alerts import Alert
 from schemas.risk import RiskChange
 from streams.backtest import run_backtest
@@ -21,7 +24,7 @@ END = datetime(2026, 11, 21, 12, tzinfo=UTC)
 
 
 async def test_the_worker_and_the_backtest_give_the_same_alerts_and_risk_changes(
-        deployment, running_worker):
+        deployment, running_worker, tmp_path, monkeypatch):
     messages = to_messages(planted_scenarios(END) + background_scenarios(400, END, seed=21))
     messages.sort(key=lambda m: m.occurred_at)  # both topics interleaved, as written live
     bad = [message for message, _ in bad_messages(END)]
@@ -41,3 +44,18 @@ async def test_the_worker_and_the_backtest_give_the_same_alerts_and_risk_changes
     assert {a.alert_id for a in alerts} == {a.alert_id for a in expected.alerts}
     assert {c.change_id for c in changes} == {c.change_id for c in expected.risk_changes}
     assert running_worker.running, running_worker.log_tail()
+
+    # The backtest reading the same topics from the broker (no group joined) agrees too.
+    for name, value in (("BROKER", f"kafka://{deployment.bootstrap}"),
+                        ("ONBOARDING_TOPIC", deployment.topics["onboarding"]),
+                        ("TRANSACTIONS_TOPIC", deployment.topics["transactions"])):
+        monkeypatch.setenv(f"AMLSTREAM_{name}", value)
+    out = tmp_path / "from-topics"
+    assert await asyncio.to_thread(main, ["backtest", "--topics", "--jobs", "1",
+                                          "--out", str(out)]) == 0
+    [run_dir] = out.iterdir()
+    from_topics = {orjson.loads(line)["alert_id"]
+                   for line in (run_dir / "alerts.jsonl").read_bytes().splitlines()}
+    assert from_topics == {a.alert_id for a in expected.alerts}
+    letters = (run_dir / "dead-letters.jsonl").read_bytes().splitlines()
+    assert len(letters) == len(bad)

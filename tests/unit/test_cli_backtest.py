@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from agents.cli import main
+from agents.cli_backtest import _event_time, _in_range
 from streams.jsonl import write_events
 from streams.synthetic import planted_scenarios
 
@@ -108,3 +109,17 @@ def test_an_unknown_option_is_refused(events_file):
     with pytest.raises(SystemExit) as exited:
         main(["backtest", str(events_file), "--no-such-option"])
     assert exited.value.code == 2
+
+
+@pytest.mark.parametrize(("value", "kept"), [
+    (b'{"occurred_at": "2026-11-01T00:00:00Z"}', True),
+    (b'{"occurred_at": "2026-11-30T23:59:59+00:00"}', True),
+    (b'{"occurred_at": "2026-12-01T00:00:00Z"}', False),   # until is excluded
+    (b'{"occurred_at": "2026-10-31T23:59:59Z"}', False),
+    (b"{not json", True),                                  # dead-lettered, as by the worker
+    (b'{"occurred_at": "2026-11-05T00:00:00"}', True),     # naive: dead-lettered too
+])
+def test_the_event_time_range_of_a_topic_backtest(value, kept):
+    since = _event_time("2026-11-01T00:00:00Z")
+    until = _event_time("2026-12-01")
+    assert _in_range(value, since, until) is kept
