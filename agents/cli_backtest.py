@@ -140,7 +140,7 @@ def _run(args: argparse.Namespace) -> int:
         runs.append((_check_rules(args.compare), Job(args.compare, (), partitions, None)))
     results = []
     for label, job in runs:
-        result = _backtest(records, job, jobs, label)
+        result = run_jobs(records, job, jobs, label)
         results.append((label, result))
         print(render_summary(summarize(label, result)))
         if args.out is not None:
@@ -160,7 +160,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _backtest(records: list[InputRecord], job: Job, jobs: int, label: str) -> BacktestResult:
+def run_jobs(records: list[InputRecord], job: Job, jobs: int, label: str) -> BacktestResult:
     progress = _Progress(label)
     if jobs == 1:
         return _job(records, job, progress)
@@ -201,7 +201,7 @@ def _sweep(spec: str, records: list[InputRecord], rules_path: Path,
     for value in values.split(","):
         overrides = ((setting, value.strip()),)
         label = _check_rules(rules_path, overrides)
-        result = _backtest(records, Job(rules_path, overrides, partitions, None), jobs, label)
+        result = run_jobs(records, Job(rules_path, overrides, partitions, None), jobs, label)
         points.append(SweepPoint(value.strip(), len(result.alerts),
                                  len({a.customer_id for a in result.alerts})))
     return setting, points

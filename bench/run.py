@@ -13,6 +13,7 @@ once a second: ``--latency-seconds 900`` makes it a long run.
 import argparse
 import asyncio
 import gc
+import os
 import random
 import statistics
 import sys
@@ -27,6 +28,7 @@ from pathlib import Path
 import orjson
 
 from agents import gc_policy, kafka_clients
+from agents.cli_backtest import Job, run_jobs
 from agents.fast_path import FETCH_MAX_WAIT_MS, FETCH_MIN_BYTES
 from agents.local_broker import LocalBroker, free_port_pair
 from agents.settings import Settings
@@ -34,7 +36,7 @@ from agents.topics import ensure_topics
 from agents.worker_process import WorkerProcess
 from bench.workload import Workload, activity_weights, build, customer_key, transaction
 from schemas.alerts import Alert
-from streams.backtest import ONBOARDING, TRANSACTIONS, run_backtest
+from streams.backtest import ONBOARDING, TRANSACTIONS, place, run_backtest
 from streams.ruleset import load_rules
 
 
@@ -82,21 +84,35 @@ async def baseline(settings: Settings, total: int) -> float:
     return total / (time.perf_counter() - (started or time.perf_counter()))
 
 
-def core(workload: Workload, rules_path: Path) -> tuple[float, float]:
+def _inputs(workload: Workload) -> list[tuple[str, bytes | None, bytes]]:
+    return [*((ONBOARDING, key, raw) for key, raw in workload.onboarding),
+            *((TRANSACTIONS, key, raw) for key, raw in workload.transactions)]
+
+
+def core(workload: Workload, rules_path: Path, partitions: int) -> tuple[float, float]:
     """Events/s of the replay path (decode, order, apply: ``streams.backtest``, one process)
     from memory, and mean state bytes per customer."""
     rules = load_rules(rules_path)
-    inputs = [*((ONBOARDING, key, raw) for key, raw in workload.onboarding),
-              *((TRANSACTIONS, key, raw) for key, raw in workload.transactions)]
+    inputs = _inputs(workload)
     gc_policy.tune()  # as in the worker
     try:
         started = time.perf_counter()
-        result = run_backtest(inputs, rules)
+        result = run_backtest(inputs, rules, partitions)
         elapsed = time.perf_counter() - started
     finally:
         gc.enable()  # this process goes on (and the test suite runs it in-process)
     return workload.total / elapsed, statistics.mean(
         len(s.to_bytes()) for s in result.states.values())
+
+
+def parallel_backtest(workload: Workload, rules_path: Path, partitions: int,
+                      jobs: int) -> float:
+    """Events/s of ``amlstream backtest --jobs N`` over the same events (process start-up and
+    the records' transfer to the processes included)."""
+    records = place(_inputs(workload), partitions)
+    started = time.perf_counter()
+    run_jobs(records, Job(rules_path, (), partitions, None), jobs, "backtest")
+    return len(records) / (time.perf_counter() - started)
 
 
 def processed(metrics_port: int) -> float:
@@ -271,8 +287,14 @@ def main(argv: list[str] | None = None) -> int:
         ceiling = asyncio.run(baseline(settings, workload.total))
         rows.append(("baseline (aiokafka getmany + orjson.loads)", f"{ceiling:,.0f} events/s"))
         say("core alone: decode + apply from memory ...")
-        core_rate, state_bytes = core(workload, settings.rules_path)
-        rows.append(("core alone (decode + apply, 1 core)", f"{core_rate:,.0f} events/s"))
+        core_rate, state_bytes = core(workload, settings.rules_path, args.partitions)
+        rows.append(("core alone = backtest, 1 job (decode, order, apply)",
+                     f"{core_rate:,.0f} events/s"))
+        jobs = min(len(os.sched_getaffinity(0)), args.partitions)
+        say(f"backtest with {jobs} jobs ...")
+        rate = parallel_backtest(workload, settings.rules_path, args.partitions, jobs)
+        rows.append((f"backtest, {jobs} jobs (same events)",
+                     f"{rate:,.0f} events/s = {rate / core_rate:.2f} x 1 job"))
         metrics_port = free_port_pair()
         worker = WorkerProcess({
             "AMLSTREAM_BROKER": settings.broker, "AMLSTREAM_APP_ID": name,
