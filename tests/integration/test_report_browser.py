@@ -70,6 +70,13 @@ def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:
     return done
 
 
+def colour_counts(image: Image.Image) -> list[tuple[int, tuple[int, ...]]]:
+    """(pixel count, RGB) of every colour in an RGB image."""
+    colours = image.getcolors(maxcolors=image.width * image.height)
+    assert colours is not None
+    return [(count, rgb) for count, rgb in colours if isinstance(rgb, tuple)]
+
+
 def backtest(rules_document: dict[str, Any], base_dir: Path) -> BacktestResult:
     rules = compile_rules(parse_rule_set(rules_document), base_dir)
     scenarios = planted_scenarios(END) + background_scenarios(300, END, seed=13)
@@ -142,18 +149,17 @@ def test_report_renders_in_headless_chromium(report_html: str, tmp_path: Path) -
     assert len(data) > 50_000
     image = Image.open(io.BytesIO(data)).convert("RGB")
     assert image.size == WINDOW
-    colours = image.getcolors(maxcolors=WINDOW[0] * WINDOW[1])
-    assert colours is not None and len(colours) > 200, "the screenshot has almost no colours"
+    colours = colour_counts(image)
+    assert len(colours) > 200, "the screenshot has almost no colours"
     white = sum(count for count, rgb in colours if min(rgb) >= 250)
     assert white < 0.9 * WINDOW[0] * WINDOW[1], "the screenshot is almost blank"
     for figure_id in ("alerts-per-day-1", "alerts-per-day-2"):
         left, top, width, height = (round(v) for v in boxes[figure_id]["plot"])
         assert top + height <= WINDOW[1], f"{figure_id} is below the screenshot"
         plot = image.crop((left, top, left + width, top + height))
-        plot_colours = plot.getcolors(maxcolors=width * height)
-        assert plot_colours is not None
         # Bars in many rule colours (tab20): count colours covering at least 30 pixels.
-        solid = [rgb for count, rgb in plot_colours if count >= 30 and max(rgb) - min(rgb) > 40]
+        solid = [rgb for count, rgb in colour_counts(plot)
+                 if count >= 30 and max(rgb) - min(rgb) > 40]
         assert len(solid) >= 10, f"{figure_id}: {len(solid)} bar colours painted"
 
     keep = os.environ.get("AMLSTREAM_REPORT_ARTIFACTS")
