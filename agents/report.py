@@ -265,9 +265,12 @@ def _run_figure(number: int, run: ReportRun, days: list[date],
         bottom = [0] * len(days)
         # Every rule of the report in the legend (with this run's count), so that the figures
         # of a compare have the same layout, colours and scale.
+        # Only non-empty bars are drawn (a long run would otherwise write rules x days paths).
         for rule, colour in colours.items():
             heights = [counts[(rule, d)] for d in days]
-            ax.bar(x, heights, width=0.8, bottom=bottom, color=colour,
+            drawn = [i for i, height in enumerate(heights) if height]
+            ax.bar([x[i] for i in drawn], [heights[i] for i in drawn], width=0.8,
+                   bottom=[bottom[i] for i in drawn], color=colour,
                    label=f"{rule} ({per_rule[rule]})", align="center")
             bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
         locator = mdates.AutoDateLocator(minticks=3, maxticks=10)  # type: ignore[no-untyped-call]
