@@ -45,7 +45,9 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy schemas streams
 
+# scripts/system-deps installs the Debian packages the tests need (chromium) when missing.
 test: lint
+	scripts/system-deps
 	$(BIN)/python -m pytest
 
 # The benchmark (not part of the tests): python -m bench --help for its options.
