@@ -317,7 +317,27 @@ def _write_out(directory: Path, result: BacktestResult, records: list[InputRecor
 
 def _report(path: Path, results: list[tuple[str, BacktestResult]],
             sweep: tuple[str, list[SweepPoint]] | None) -> None:
-    raise UserError("--report is not available yet in this version")
+    from decimal import Decimal, InvalidOperation
+
+    from agents.report import ReportRun, Sweep, render_report  # matplotlib: only here
+
+    report_sweep = None
+    if sweep is not None:
+        setting, points = sweep
+        group, _, parameter = setting.rpartition(".")
+        try:
+            values = [(Decimal(p.value), p.alerts, p.customers_alerted) for p in points]
+        except InvalidOperation:
+            raise UserError(f"--report plots a sweep of numbers; {setting} took "
+                            f"{', '.join(p.value for p in points)}") from None
+        report_sweep = Sweep(group or setting, parameter, values)
+    runs = [ReportRun.from_backtest(label, result) for label, result in results]
+    try:
+        path.write_text(render_report("amlstream backtest", runs, report_sweep),
+                        encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+    print(f"  report: {path} (open it in a browser)", file=sys.stderr)
 
 
 def _slug(label: str) -> str:

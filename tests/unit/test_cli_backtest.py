@@ -123,3 +123,17 @@ def test_the_event_time_range_of_a_topic_backtest(value, kept):
     since = _event_time("2026-11-01T00:00:00Z")
     until = _event_time("2026-12-01")
     assert _in_range(value, since, until) is kept
+
+
+def test_a_report_is_written_with_both_runs_and_the_sweep(events_file, tmp_path, capsys):
+    candidate = _rules_copy(tmp_path, ("tiers", "2", "large_transfer_usd"), "1000")
+    report = tmp_path / "report.html"
+
+    assert main(["backtest", str(events_file), "--compare", str(candidate), "--jobs", "1",
+                 "--sweep", "tiers.2.large_transfer_usd=1000,50000", "--report",
+                 str(report)]) == 0
+
+    html = report.read_text(encoding="utf-8")
+    for figure in ("alerts-per-day-1", "alerts-per-day-2", "sweep-curve"):
+        assert f'id="{figure}"' in html
+    assert "candidate" in html and "<svg" in html
