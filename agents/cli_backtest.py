@@ -41,11 +41,10 @@ class UserError(Exception):
 
 @dataclass(frozen=True)
 class Job:
-    """One process's share of a run: the same inputs, some of the partitions."""
+    """What each process of a run needs besides its records."""
     rules_path: Path
     overrides: tuple[tuple[str, str], ...]
     partitions: int
-    only: frozenset[int] | None
 
 
 def add_commands(commands: Any) -> None:
@@ -135,9 +134,9 @@ def _run(args: argparse.Namespace) -> int:
         source = ", ".join(str(p) for p in args.events)
     print(f"amlstream backtest: {len(records):,} events from {source}; {partitions} "
           f"partitions, {jobs} job{'s' if jobs > 1 else ''}", file=sys.stderr)
-    runs = [(_check_rules(rules_a), Job(rules_a, (), partitions, None))]
+    runs = [(_check_rules(rules_a), Job(rules_a, (), partitions))]
     if args.compare is not None:
-        runs.append((_check_rules(args.compare), Job(args.compare, (), partitions, None)))
+        runs.append((_check_rules(args.compare), Job(args.compare, (), partitions)))
     results = []
     for label, job in runs:
         result = run_jobs(records, job, jobs, label)
@@ -164,17 +163,20 @@ def run_jobs(records: list[InputRecord], job: Job, jobs: int, label: str) -> Bac
     progress = _Progress(label)
     if jobs == 1:
         return _job(records, job, progress)
-    shards = [Job(job.rules_path, job.overrides, job.partitions,
-                  frozenset(range(n, job.partitions, jobs))) for n in range(jobs)]
+    # Each process gets its partitions' records only (index -> position in ``records``).
+    shares: list[list[int]] = [[] for _ in range(jobs)]
+    for index, record in enumerate(records):
+        shares[record.partition % jobs].append(index)
     # spawn, not fork: a fork of a process with threads (the test runner's, a library's) can
     # hang or die in the child.
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-        parts = list(pool.map(_job, [records] * jobs, shards))
+        parts = list(pool.map(_job, [[records[i] for i in share] for share in shares],
+                              [job] * jobs))
     merged = BacktestResult()
-    for part in parts:
+    for share, part in zip(shares, parts, strict=True):
         merged.alerts += part.alerts
         merged.risk_changes += part.risk_changes
-        merged.rejected += part.rejected
+        merged.rejected += [(share[position], why) for position, why in part.rejected]
         merged.consumed.update(part.consumed)
         merged.events_applied += part.events_applied
         merged.interrupted |= part.interrupted
@@ -186,7 +188,7 @@ def run_jobs(records: list[InputRecord], job: Job, jobs: int, label: str) -> Bac
 
 def _job(records: list[InputRecord], job: Job, progress: Any = None) -> BacktestResult:
     rules = load_rules(job.rules_path, dict(job.overrides) or None)
-    result = run_records(records, rules, job.partitions, only=job.only, progress=progress)
+    result = run_records(records, rules, job.partitions, progress=progress)
     result.states = {}  # not needed here, and costly to send between processes
     return result
 
@@ -201,7 +203,7 @@ def _sweep(spec: str, records: list[InputRecord], rules_path: Path,
     for value in values.split(","):
         overrides = ((setting, value.strip()),)
         label = _check_rules(rules_path, overrides)
-        result = run_jobs(records, Job(rules_path, overrides, partitions, None), jobs, label)
+        result = run_jobs(records, Job(rules_path, overrides, partitions), jobs, label)
         points.append(SweepPoint(value.strip(), len(result.alerts),
                                  len({a.customer_id for a in result.alerts})))
     return setting, points

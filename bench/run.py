@@ -111,7 +111,7 @@ def parallel_backtest(workload: Workload, rules_path: Path, partitions: int,
     the records' transfer to the processes included)."""
     records = place(_inputs(workload), partitions)
     started = time.perf_counter()
-    run_jobs(records, Job(rules_path, (), partitions, None), jobs, "backtest")
+    run_jobs(records, Job(rules_path, (), partitions), jobs, "backtest")
     return len(records) / (time.perf_counter() - started)
 
 

@@ -76,24 +76,20 @@ def prepare(records: list[InputRecord], rules: CompiledRules, partitions: int,
 
 
 def run_backtest(inputs: Iterable[tuple[str, bytes | None, bytes]], rules: CompiledRules,
-                 partitions: int = PARTITIONS, only: set[int] | None = None,
+                 partitions: int = PARTITIONS,
                  progress: Callable[[int, int], None] | None = None) -> BacktestResult:
     """``inputs`` are (topic kind: ``onboarding`` or ``transactions``, key, raw value), in the
-    order they were (or would be) produced. ``only``: these partitions alone (a shard of a
-    parallel run: partitions share nothing, so shards add up to the whole). ``progress`` gets
-    (records done, records in all) after every step. Ctrl-C ends the run early, with what
-    was done (``interrupted``)."""
-    return run_records(place(inputs, partitions), rules, partitions, only, progress)
+    order they were (or would be) produced. ``progress`` gets (records done, records in all)
+    after every step. Ctrl-C ends the run early, with what was done (``interrupted``)."""
+    return run_records(place(inputs, partitions), rules, partitions, progress)
 
 
 def run_records(records: list[InputRecord], rules: CompiledRules, partitions: int,
-                only: set[int] | None = None,
                 progress: Callable[[int, int], None] | None = None) -> BacktestResult:
     """``run_backtest`` over records already placed (read from Kafka, say), in offset order
-    within each topic partition; a rejection's position is its index here."""
+    within each topic partition; a rejection's position is its index here. Partitions share
+    nothing: the records of some partitions give their part of the whole (a parallel run)."""
     position = {(r.topic, r.partition, r.offset): n for n, r in enumerate(records)}
-    if only is not None:
-        records = [record for record in records if record.partition in only]
     store: dict[bytes, bytes] = {}
     replay = prepare(records, rules, partitions, store)
     states = replay.states
