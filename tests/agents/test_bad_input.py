@@ -100,8 +100,9 @@ async def test_an_alert_the_broker_refuses_becomes_a_dead_letter_of_its_input(ha
     assert not harness.aml.processor.checkpoint._writer.exception()  # the worker goes on
 
 
-async def test_an_event_the_core_fails_on_leaves_its_customer_as_before(harness, monkeypatch):
-    """The failure comes after the transfer entered the windows: the state must not keep it."""
+@pytest.fixture
+def core_fails_on_777(monkeypatch):
+    """The core fails (a bug) on a transfer of 777.00 USD, after it entered the windows."""
     real = streams.engine.is_near_threshold
 
     def fails_on_777(usd_cents, floor, threshold):
@@ -109,6 +110,11 @@ async def test_an_event_the_core_fails_on_leaves_its_customer_as_before(harness,
             raise RuntimeError("a bug")
         return real(usd_cents, floor, threshold)
     monkeypatch.setattr(streams.engine, "is_near_threshold", fails_on_777)
+
+
+async def test_an_event_the_core_fails_on_leaves_its_customer_as_before(harness,
+                                                                       core_fails_on_777):
+    """The failure comes after the transfer entered the windows: the state must not keep it."""
     events = _scenario("volume-24h")
     onboarding = [e for t, e in events if t == "onboarding"]
     transfers = [e for t, e in events if t == "transactions"]
@@ -133,14 +139,7 @@ async def test_an_event_the_core_fails_on_leaves_its_customer_as_before(harness,
         a.alert_id for a in expected.alerts)
 
 
-async def test_a_failure_after_a_cut_rebuilds_from_the_cut(harness, monkeypatch):
-    real = streams.engine.is_near_threshold
-
-    def fails_on_777(usd_cents, floor, threshold):
-        if usd_cents == 77_700:
-            raise RuntimeError("a bug")
-        return real(usd_cents, floor, threshold)
-    monkeypatch.setattr(streams.engine, "is_near_threshold", fails_on_777)
+async def test_a_failure_after_a_cut_rebuilds_from_the_cut(harness, core_fails_on_777):
     events = _scenario("volume-24h")
     first, rest = events[:3], events[3:]
     await _put_all(harness, first)
