@@ -2,10 +2,11 @@
 
 Why a cache: with many customers nearly every event touches a customer not seen in the batch,
 and a table write per event (one changelog record through Faust's per-record producer path)
-caps the worker at a few thousand events/s. Here decoded states stay in memory; each customer
-touched since the last flush is written once per flush (every ``flush_interval_s``), and the
-batch's input offsets are acknowledged only after that flush, so a commit never runs ahead of
-the state it depends on.
+caps the worker at a few thousand events/s. Here decoded states stay in memory
+(``streams.state_cache``, shared with the backtest); each customer touched since the last flush
+is written once per flush (every ``flush_interval_s``), and the batch's input offsets are
+acknowledged only after that flush (``agents.checkpoint``), so a commit never runs ahead of the
+state it depends on.
 
 Where writes go: Faust picks the RocksDB partition database from the stream's *current
 event* (its `.message.partition`); around every read and write of a customer we make a stand-in
