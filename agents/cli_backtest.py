@@ -4,12 +4,13 @@ path (``streams.replay``) in memory; nothing is read from or written to Kafka.""
 
 import argparse
 import asyncio
+import gc
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from typing import Any
 
@@ -163,15 +164,20 @@ def run_jobs(records: list[InputRecord], job: Job, jobs: int, label: str) -> Bac
     progress = _Progress(label)
     if jobs == 1:
         return _job(records, job, progress)
-    # Each process gets its partitions' records only (index -> position in ``records``).
-    shares: list[list[int]] = [[] for _ in range(jobs)]
-    for index, record in enumerate(records):
-        shares[record.partition % jobs].append(index)
-    # spawn, not fork: a fork of a process with threads (the test runner's, a library's) can
-    # hang or die in the child.
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-        parts = list(pool.map(_job, [[records[i] for i in share] for share in shares],
-                              [job] * jobs))
+    # Each process takes the records of its partitions (partition % jobs): forked, it finds
+    # them in memory (nothing is pickled but its results); spawned (where fork is missing),
+    # they are sent to it.
+    global _RECORDS
+    _RECORDS = records
+    shares = [[i for i, record in enumerate(records) if record.partition % jobs == n]
+              for n in range(jobs)]
+    fork = "fork" in get_all_start_methods()
+    with ProcessPoolExecutor(max_workers=jobs,
+                             mp_context=get_context("fork" if fork else "spawn")) as pool:
+        parts = list(pool.map(_share_job, [n if fork else [records[i] for i in share]
+                                           for n, share in enumerate(shares)],
+                              [jobs] * jobs, [job] * jobs))
+    _RECORDS = []
     merged = BacktestResult()
     for share, part in zip(shares, parts, strict=True):
         merged.alerts += part.alerts
@@ -186,9 +192,25 @@ def run_jobs(records: list[InputRecord], job: Job, jobs: int, label: str) -> Bac
     return merged
 
 
+_RECORDS: list[InputRecord] = []
+"""The records of a parallel run, for its forked processes."""
+
+
+def _share_job(share: int | list[InputRecord], jobs: int, job: Job) -> BacktestResult:
+    if isinstance(share, int):
+        share = [record for record in _RECORDS if record.partition % jobs == share]
+    return _job(share, job)
+
+
 def _job(records: list[InputRecord], job: Job, progress: Any = None) -> BacktestResult:
     rules = load_rules(job.rules_path, dict(job.overrides) or None)
-    result = run_records(records, rules, job.partitions, progress=progress)
+    collecting = gc.isenabled()
+    gc.disable()  # as in the worker (agents.gc_policy): young collections find nothing here
+    try:
+        result = run_records(records, rules, job.partitions, progress=progress)
+    finally:
+        if collecting:
+            gc.enable()
     result.states = {}  # not needed here, and costly to send between processes
     return result
 
