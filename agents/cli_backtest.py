@@ -5,6 +5,7 @@ path (``streams.replay``) in memory; nothing is read from or written to Kafka.""
 import argparse
 import asyncio
 import gc
+import signal
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -174,9 +175,16 @@ def run_jobs(records: list[InputRecord], job: Job, jobs: int, label: str) -> Bac
     fork = "fork" in get_all_start_methods()
     with ProcessPoolExecutor(max_workers=jobs,
                              mp_context=get_context("fork" if fork else "spawn")) as pool:
-        parts = list(pool.map(_share_job, [n if fork else [records[i] for i in share]
-                                           for n, share in enumerate(shares)],
-                              [jobs] * jobs, [job] * jobs))
+        futures = [pool.submit(_share_job, n if fork else [records[i] for i in share], jobs,
+                               job, f"{label}, job {n + 1}/{jobs}")
+                   for n, share in enumerate(shares)]
+        # Ctrl-C reaches every process of the terminal's group: the jobs end early with what
+        # they did (``interrupted``), and this process waits for them rather than dying.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            parts = [future.result() for future in futures]
+        finally:
+            signal.signal(signal.SIGINT, previous)
     _RECORDS = []
     merged = BacktestResult()
     for share, part in zip(shares, parts, strict=True):
@@ -196,10 +204,11 @@ _RECORDS: list[InputRecord] = []
 """The records of a parallel run, for its forked processes."""
 
 
-def _share_job(share: int | list[InputRecord], jobs: int, job: Job) -> BacktestResult:
+def _share_job(share: int | list[InputRecord], jobs: int, job: Job,
+               label: str) -> BacktestResult:
     if isinstance(share, int):
         share = [record for record in _RECORDS if record.partition % jobs == share]
-    return _job(share, job)
+    return _job(share, job, _Progress(label))
 
 
 def _job(records: list[InputRecord], job: Job, progress: Any = None) -> BacktestResult:
