@@ -263,27 +263,22 @@ def _in_range(value: bytes, since: datetime | None, until: datetime | None) -> b
     return (since is None or moment >= since) and (until is None or moment < until)
 
 
-async def read_input_topics(settings: Settings, since: datetime | None,
-                            until: datetime | None) -> tuple[list[InputRecord], int]:
-    """Both input topics from their start to their end offsets now, by partition in offset
-    order, without joining any group or committing; and their partition count."""
-    topics = {settings.onboarding_topic: "onboarding",
-              settings.transactions_topic: "transactions"}
+async def read_to_end(settings: Settings, *topics: str) -> tuple[list[Any], int]:
+    """Every record of ``topics`` from their start to their end offsets now, by partition in
+    offset order, without joining any group or committing; and the partition count."""
     consumer = kafka_clients.consumer(settings, *topics, auto_offset_reset="earliest",
                                       enable_auto_commit=False)
     await kafka_clients.start(consumer, settings)
-    records: list[InputRecord] = []
+    records: list[Any] = []
     try:
         batch = await consumer.getmany(timeout_ms=TOPIC_WAIT_MS)
         tps = sorted(consumer.assignment())
         if not tps:
-            raise UserError(f"no input topics {', '.join(topics)} on {settings.bootstrap}")
+            raise UserError(f"no topic {' or '.join(topics)} on {settings.bootstrap}")
         ends = await consumer.end_offsets(tps)
         while True:
-            for tp, tp_records in batch.items():
-                records += [InputRecord(topics[tp.topic], tp.partition, r.offset, r.key,
-                                        r.value or b"") for r in tp_records
-                            if _in_range(r.value or b"", since, until)]
+            for tp_records in batch.values():
+                records += tp_records
             positions = [await consumer.position(tp) for tp in tps]
             if all(position >= ends[tp] for position, tp in zip(positions, tps, strict=True)):
                 break
@@ -294,33 +289,20 @@ async def read_input_topics(settings: Settings, since: datetime | None,
     return records, max(tp.partition for tp in tps) + 1
 
 
+async def read_input_topics(settings: Settings, since: datetime | None,
+                            until: datetime | None) -> tuple[list[InputRecord], int]:
+    """Both input topics, read whole (``read_to_end``), the events in [since, until) kept."""
+    kinds = {settings.onboarding_topic: "onboarding",
+             settings.transactions_topic: "transactions"}
+    read, partitions = await read_to_end(settings, *kinds)
+    return [InputRecord(kinds[r.topic], r.partition, r.offset, r.key, r.value or b"")
+            for r in read if _in_range(r.value or b"", since, until)], partitions
+
+
 async def read_alert_topics(settings: Settings, topics: list[str]) -> list[list[Alert]]:
-    """Every alert on each topic, from its start to its end offsets now (no group, nothing
-    committed)."""
-    read = []
-    for topic in topics:
-        consumer = kafka_clients.consumer(settings, topic, auto_offset_reset="earliest",
-                                          enable_auto_commit=False)
-        await kafka_clients.start(consumer, settings)
-        try:
-            alerts: list[Alert] = []
-            batch = await consumer.getmany(timeout_ms=TOPIC_WAIT_MS)
-            tps = sorted(consumer.assignment())
-            if not tps:
-                raise UserError(f"no topic {topic!r} on {settings.bootstrap}")
-            ends = await consumer.end_offsets(tps)
-            while True:
-                for records in batch.values():
-                    alerts += [Alert.model_validate_json(r.value) for r in records]
-                positions = [await consumer.position(tp) for tp in tps]
-                if all(position >= ends[tp] for position, tp in zip(positions, tps,
-                                                                    strict=True)):
-                    break
-                batch = await consumer.getmany(timeout_ms=1000)
-            read.append(alerts)
-        finally:
-            await consumer.stop()
-    return read
+    """Every alert on each topic, read whole (``read_to_end``)."""
+    return [[Alert.model_validate_json(r.value) for r in (await read_to_end(settings, topic))[0]]
+            for topic in topics]
 
 
 def _write_out(directory: Path, result: BacktestResult, records: list[InputRecord],
