@@ -173,19 +173,22 @@ def run_jobs(records: list[InputRecord], job: Job, jobs: int, label: str) -> Bac
     shares = [[i for i, record in enumerate(records) if record.partition % jobs == n]
               for n in range(jobs)]
     fork = "fork" in get_all_start_methods()
-    with ProcessPoolExecutor(max_workers=jobs,
-                             mp_context=get_context("fork" if fork else "spawn")) as pool:
-        futures = [pool.submit(_share_job, n if fork else [records[i] for i in share], jobs,
-                               job, f"{label}, job {n + 1}/{jobs}")
-                   for n, share in enumerate(shares)]
-        # Ctrl-C reaches every process of the terminal's group: the jobs end early with what
-        # they did (``interrupted``), and this process waits for them rather than dying.
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        try:
+    context = get_context("fork" if fork else "spawn")
+    # Ctrl-C: the processes ignore it (wherever it would find them, it could kill one); this
+    # one sets ``stop``, which each job checks between two steps and then ends early with what
+    # it did (``interrupted``), and waits for them.
+    stop = context.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context,
+                                 initializer=_in_job_process, initargs=(stop,)) as pool:
+            futures = [pool.submit(_share_job, n if fork else [records[i] for i in share],
+                                   jobs, job, f"{label}, job {n + 1}/{jobs}")
+                       for n, share in enumerate(shares)]
             parts = [future.result() for future in futures]
-        finally:
-            signal.signal(signal.SIGINT, previous)
-    _RECORDS = []
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        _RECORDS = []
     merged = BacktestResult()
     for share, part in zip(shares, parts, strict=True):
         merged.alerts += part.alerts
@@ -202,13 +205,21 @@ def run_jobs(records: list[InputRecord], job: Job, jobs: int, label: str) -> Bac
 
 _RECORDS: list[InputRecord] = []
 """The records of a parallel run, for its forked processes."""
+_STOP: Any = None
+"""Set by the parent process on Ctrl-C (in a job's process)."""
+
+
+def _in_job_process(stop: Any) -> None:
+    global _STOP
+    _STOP = stop
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _share_job(share: int | list[InputRecord], jobs: int, job: Job,
                label: str) -> BacktestResult:
     if isinstance(share, int):
         share = [record for record in _RECORDS if record.partition % jobs == share]
-    return _job(share, job, _Progress(label))
+    return _job(share, job, _Progress(label, _STOP))
 
 
 def _job(records: list[InputRecord], job: Job, progress: Any = None) -> BacktestResult:
@@ -367,14 +378,18 @@ def _cores() -> int:
 
 
 class _Progress:
-    """Events/s and what is left, on the terminal every few seconds."""
+    """Events/s and what is left, on the terminal every few seconds; in a job's process, the
+    point where the parent's Ctrl-C (``stop``) ends the run."""
 
-    def __init__(self, label: str) -> None:
+    def __init__(self, label: str, stop: Any = None) -> None:
         self.label = label
+        self.stop = stop
         self.started = time.monotonic()
         self.shown = self.started
 
     def __call__(self, done: int, total: int) -> None:
+        if self.stop is not None and self.stop.is_set():
+            raise KeyboardInterrupt  # run_records ends early, with what it did
         now = time.monotonic()
         if now - self.shown < PROGRESS_EVERY_S and done < total:
             return
