@@ -147,12 +147,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
                     await self._seek_back_after_flow_stop()
                     continue
                 if generation_id != self.app.consumer_generation_id:
-                    # A rebalance ended while this fetch ran in the consumer's thread: its
-                    # records may predate the seek to the committed offsets (taken as read,
-                    # they would be skipped when they come again: ``_read_offset``) or follow
-                    # it (dropped, they would not come again). Drop them and seek again.
-                    await self._seek_back_after_flow_stop()
-                    continue
+                    await self._drop_stale_inputs(records, conductor.batch_topics)
                 batched, single = await self._take_new(records, active,
                                                        conductor.batch_topics)
                 if batched:
@@ -186,6 +181,22 @@ class BatchConsumer(faust_aiokafka.Consumer):
         for tp in own_writes:
             records.pop(tp, None)
         return records
+
+    async def _drop_stale_inputs(self, records: dict[TP, list[Any]],
+                                 batch_topics: Iterable[str]) -> None:
+        """A rebalance ended while this fetch ran in the consumer's thread: its input records
+        may predate the rebalance's seek to the committed offsets (taken as read, the same
+        records would be skipped when they come again: ``_read_offset``), or follow it. They
+        are dropped, and each input partition still ours sought back to the first of them or
+        the committed offset, whichever is lower, so none is lost. Other records (a table's
+        changelog during recovery) go on as Faust has them."""
+        assigned = self.assignment()
+        for tp in [tp for tp in records if tp.topic in batch_topics]:
+            dropped = records.pop(tp)
+            if dropped and tp in assigned:
+                committed = self._read_offset.get(tp)  # the rebalance's seek set it, if done
+                first = dropped[0].offset
+                await self.seek(tp, first if committed is None else min(first, committed))
 
     async def _seek_back_after_flow_stop(self) -> None:
         try:

@@ -97,6 +97,31 @@ async def test_a_fetch_of_a_generation_that_ended_is_dropped_untracked(tmp_path)
     assert not set(fetched[tp]) & set(consumer.unacked)
 
 
+async def test_inputs_fetched_across_a_rebalance_are_dropped_and_sought_back(tmp_path,
+                                                                            monkeypatch):
+    """The fetch ran while a rebalance ended: its input records go, each input partition
+    still ours is sought back to the lower of their first offset and the committed one, and
+    a changelog's records (recovery) stay for Faust's path."""
+    aml = _subscribed(tmp_path)
+    consumer = aml.faust.consumer
+    ours, gone = TP("transactions", 1), TP("onboarding", 2)
+    changelog = TP(aml.state.table.changelog_topic.get_topic_name(), 1)
+    sought: list[tuple[TP, int]] = []
+
+    async def seek(tp, offset):
+        sought.append((tp, offset))
+    monkeypatch.setattr(consumer, "seek", seek)
+    monkeypatch.setattr(type(consumer), "assignment", lambda self: {ours, changelog})
+    consumer._read_offset[ours] = 5  # the committed offset, set by the rebalance's seek
+    records = {ours: _records(ours.topic, 1, [9, 10]), gone: _records(gone.topic, 2, [3]),
+               changelog: _records(changelog.topic, 1, [0, 1])}
+
+    await consumer._drop_stale_inputs(records, {"transactions", "onboarding"})
+
+    assert set(records) == {changelog}
+    assert sought == [(ours, 5)]
+
+
 async def test_records_already_read_are_dropped_and_gaps_are_recorded(tmp_path):
     aml = _subscribed(tmp_path)
     consumer = aml.faust.consumer
