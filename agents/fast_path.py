@@ -182,6 +182,23 @@ class BatchConsumer(faust_aiokafka.Consumer):
             records.pop(tp, None)
         return records
 
+    def _new_offset(self, tp: TP) -> int | None:
+        """Faust's next offset to commit, from a list of acknowledged offsets that holds each
+        offset once and none below the committed one. Why: an offset acknowledged twice (a
+        record delivered again after a rebalance, acknowledged while Faust's index of it had
+        been cleared by a commit in flight) left duplicates in Faust's list, and Faust's
+        ``consecutive_numbers`` then stops each run at the first duplicate: the committed
+        offset crept forward by one a commit, thousands behind the end, after a failover."""
+        acked = self._acked[tp]
+        if acked:
+            committed = self._committed_offset[tp]
+            kept = sorted({offset for offset in acked if committed is None or offset >= committed})
+            if len(kept) != len(acked):
+                acked[:] = kept
+                self._acked_index[tp] = set(kept)
+        offset: int | None = super()._new_offset(tp)
+        return offset
+
     async def _drop_stale_inputs(self, records: dict[TP, list[Any]],
                                  batch_topics: Iterable[str]) -> None:
         """A rebalance ended while this fetch ran in the consumer's thread: its input records
@@ -334,6 +351,10 @@ INTERNALS: tuple[Internal, ...] = (
     Internal(_CONSUMER, "_commit_every", "commit after N acks (broker_commit_every)",
              instance=True),
     Internal(_CONSUMER, "_n_acked", "commit after N acks", instance=True),
+    Internal(_CONSUMER, "_acked", "acknowledged offsets, made unique before a commit", instance=True),
+    Internal(_CONSUMER, "_acked_index", "their index, kept equal", instance=True),
+    Internal(_CONSUMER, "_new_offset", "overridden: duplicates and stale offsets out",
+             params=("tp",)),
     Internal("mode.services:Service", "_stopped", "the fetch loop's stop condition",
              instance=True),
     Internal("faust.transport.conductor:Conductor", "_tp_index", "partition -> channels",

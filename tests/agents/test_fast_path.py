@@ -122,6 +122,20 @@ async def test_inputs_fetched_across_a_rebalance_are_dropped_and_sought_back(tmp
     assert sought == [(ours, 5)]
 
 
+async def test_an_offset_acknowledged_twice_does_not_stall_the_commit(tmp_path):
+    """Duplicates (and offsets below the committed one) in Faust's acknowledged list made
+    each commit advance by one; the whole run of acknowledged offsets is committed."""
+    aml = _subscribed(tmp_path)
+    consumer = aml.faust.consumer
+    tp = TP("transactions", 0)
+    consumer._committed_offset[tp] = 71
+    consumer._acked[tp] = [70, 71, 71, 72, 72, 73, 74, 74, 75]
+    consumer._acked_index[tp] = {71, 72, 73}
+
+    assert consumer._new_offset(tp) == 76
+    assert consumer._acked[tp] == []
+
+
 async def test_records_already_read_are_dropped_and_gaps_are_recorded(tmp_path):
     aml = _subscribed(tmp_path)
     consumer = aml.faust.consumer
