@@ -103,23 +103,15 @@ async def _send_batch(producer: Any, batch: Any, topic: str, partition: int) -> 
     return asyncio.ensure_future(last_offset())
 
 
-def _committed_of(app: faust.App) -> Callable[[str, int], int | None]:
-    def committed(topic: str, partition: int) -> int | None:
-        return committed_offset(app, TP(topic, partition))
-    return committed
-
-
 def _bounds_of(app: faust.App) -> Bounds:
     """Where reading each topic partition started (the group's committed offset, else the
     earliest) and where it ends now (a request to the broker)."""
-    committed = _committed_of(app)
-
     async def bounds(tps: list[TopicPartition]) -> dict[TopicPartition, tuple[int, int]]:
         partitions = [TP(topic, partition) for topic, partition in tps]
         ends = await app.consumer.highwaters(*partitions)
         starts: dict[TP, int] = {}
         for tp in partitions:
-            offset = committed(tp.topic, tp.partition)
+            offset = committed_offset(app, tp)
             if offset is not None:
                 starts[tp] = offset
         uncommitted = [tp for tp in partitions if tp not in starts]
