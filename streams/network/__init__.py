@@ -1,0 +1,14 @@
+"""The network stages: laundering seen across customers (see ``docs/network-design.md``).
+
+Stage boundaries are the record formats of ``records``:
+
+- S1 ``customer`` (``streams.replay``, keyed by customer) emits a ``Leg`` per transfer: to the
+  ``cp-legs`` topic keyed by counterparty, and to the ``flows`` topic keyed by the customer;
+- S2 ``counterparty`` (``counterparty``, keyed by counterparty) reads ``cp-legs``; it alerts
+  every customer involved in a collection point, a distribution point or a shared wallet;
+- S3 ``flow`` (``flow``, keyed by customer) reads ``flows``: the customer's own legs and the
+  ``Provenance`` its senders pass on, and sends provenance on to the next customer (``flows``
+  again); it alerts cycles, layering chains and indirect exposure.
+
+A stage knows nothing of another's state. Every module here is pure: no Kafka, no clock.
+"""

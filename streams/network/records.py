@@ -1,0 +1,151 @@
+"""The records that join the network stages, and their total order.
+
+An internal record is an ``Envelope``: who produced it (``producer``: stage letter and
+partition, e.g. ``c3``), a ``seq`` unique and deterministic for that producer, and the order
+key ``(order_s, rank, producer, seq)``, which depends only on the input topics. A receiver
+applies its records in order-key order (``internal_order``), so what it computes does not
+depend on when the records arrived. A ``Marker`` is a producer's promise: it will never again
+send a record with ``order_s`` below ``promise_s``.
+
+Encoded as compact JSON arrays (orjson), first element the kind. An unknown kind or version
+is a deployment error, not bad input: ``decode`` raises ``FormatError``.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+VERSION = 1
+
+RANK_LEG = 0
+RANK_PROVENANCE = 2
+RANK_RECIPIENT_LATE = 9
+
+Snapshot = tuple[Any, ...]
+"""Who the customer is, as of the leg: (kyc_status, kyc_tier, country_of_residence,
+nationality, pep, sanctions_hit, expected_monthly_usd_cents or None, risk_level)."""
+
+Hop = tuple[str, str, int]
+"""One customer on a path: (customer_id, event_id of its transfer, at_s)."""
+
+Entry = tuple[Any, ...]
+"""A provenance entry, as ``streams.network.flow`` defines it (JSON-able values only)."""
+
+
+class FormatError(ValueError):
+    """An internal record this version cannot read."""
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    """One transfer of one customer, as S1 applied it."""
+
+    customer_id: str
+    event_id: str
+    at_s: int
+    """Event time (epoch s), as the event says; the order key may be later (source-late)."""
+    out: bool
+    usd_cents: int
+    cp_key: str | None
+    """``a:<canonical address>``, ``c:<customer id>`` (another customer of ours), or None."""
+    cp_type: str
+    cp_country: str | None
+    listed: tuple[str, ...]
+    """Lists the counterparty was on when S1 applied the leg: ``sanctions``, ``mixer``,
+    ``chain_risk`` (a provider's score at or above the high band)."""
+    snapshot: Snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Value a sender passed on to a recipient, with where it came from."""
+
+    recipient: str
+    sender: str
+    event_id: str
+    """The sender's withdrawal (or, for a catch-up, the forward being completed)."""
+    at_s: int
+    usd_cents: int
+    entries: tuple[Entry, ...]
+    catch_up: bool = False
+
+
+Body = Leg | Provenance
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    producer: str
+    seq: tuple[Any, ...]
+    """S1: (offset of the transfer in its topic partition, index); S3: the cause's order key
+    flattened, then an index. Compared only between records of one producer."""
+    order_s: int
+    rank: int
+    body: Body
+
+    @property
+    def order_key(self) -> tuple[int, int, str, tuple[Any, ...]]:
+        return (self.order_s, self.rank, self.producer, self.seq)
+
+    @property
+    def key(self) -> str:
+        """The entity it is addressed to (its Kafka key): set by the sender per topic."""
+        body = self.body
+        return body.recipient if isinstance(body, Provenance) else body.customer_id
+
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    producer: str
+    promise_s: int
+    idle: bool = False
+    floor_s: int | None = None
+    """The lowest ``order_s`` the producer has ever sent or may still send (S1 only): what
+    every flow producer may start its promise from (``streams.network.internal_order``)."""
+
+
+def encode(record: Envelope | Marker) -> bytes:
+    if isinstance(record, Marker):
+        return orjson.dumps(["m", VERSION, record.producer, record.promise_s, record.idle,
+                             record.floor_s])
+    body = record.body
+    head = [record.producer, record.seq, record.order_s, record.rank]
+    if isinstance(body, Leg):
+        return orjson.dumps(["l", VERSION, *head, body.customer_id, body.event_id, body.at_s,
+                             body.out, body.usd_cents, body.cp_key, body.cp_type,
+                             body.cp_country, list(body.listed), list(body.snapshot)])
+    return orjson.dumps(["p", VERSION, *head, body.recipient, body.sender, body.event_id,
+                         body.at_s, body.usd_cents, list(body.entries), body.catch_up])
+
+
+def _tuples(value: Any) -> Any:
+    """JSON arrays back into (nested) tuples, so decoded records equal the ones encoded."""
+    if isinstance(value, list):
+        return tuple(_tuples(item) for item in value)
+    return value
+
+
+def decode(raw: bytes) -> Envelope | Marker:
+    try:
+        fields = orjson.loads(raw)
+        kind, version = fields[0], fields[1]
+    except (orjson.JSONDecodeError, TypeError, IndexError, KeyError) as exc:
+        raise FormatError(f"not an internal record: {exc}") from None
+    if version != VERSION or kind not in ("m", "l", "p"):
+        raise FormatError(f"internal record kind {kind!r} version {version!r} is not known to "
+                          f"this version of amlstream (it reads version {VERSION})")
+    if kind == "m":
+        return Marker(fields[2], fields[3], fields[4], fields[5])
+    producer, seq, order_s, rank = fields[2], _tuples(fields[3]), fields[4], fields[5]
+    body: Body
+    if kind == "l":
+        (customer_id, event_id, at_s, out, usd_cents, cp_key, cp_type, cp_country, listed,
+         snapshot) = fields[6:16]
+        body = Leg(customer_id, event_id, at_s, out, usd_cents, cp_key, cp_type, cp_country,
+                   tuple(listed), tuple(snapshot))
+    else:
+        recipient, sender, event_id, at_s, usd_cents, entries, catch_up = fields[6:13]
+        body = Provenance(recipient, sender, event_id, at_s, usd_cents, _tuples(entries),
+                          catch_up)
+    return Envelope(producer, seq, order_s, rank, body)
