@@ -91,7 +91,11 @@ class UnhostedAfterDepositConfig(RuleConfig):
     window: Window = Field(Window.H24, description="A deposit within this window before.")
 
 
-class Rules(StrictConfig):
+class CustomerRules(StrictConfig):
+    """The rules of one customer's own activity (S1); ``schemas.rules.Rules`` adds the
+    network rules."""
+
+
     large_transfer: RuleConfig = RuleConfig(severity=Severity.HIGH, cooldown_s=0)
     volume_24h: RuleConfig = RuleConfig(cooldown_s=DAY_S)
     volume_30d: RuleConfig = RuleConfig(cooldown_s=30 * DAY_S)
@@ -112,3 +116,12 @@ class Rules(StrictConfig):
     volume_spike: SpikeConfig = SpikeConfig()
     mixer_exposure: RuleConfig = RuleConfig(severity=Severity.HIGH, cooldown_s=0)
     unhosted_after_deposit: UnhostedAfterDepositConfig = UnhostedAfterDepositConfig()
+    # Per customer, over days (``streams.rules.network``): distinct senders and receivers.
+    fan_in_7d: FanConfig = FanConfig(severity=Severity.HIGH, cooldown_s=7 * DAY_S,
+                                     window=Window.D7, min_counterparties=15)
+    fan_out_7d: FanConfig = FanConfig(severity=Severity.HIGH, cooldown_s=7 * DAY_S,
+                                      window=Window.D7, min_counterparties=15)
+    fan_in_30d: FanConfig = FanConfig(severity=Severity.HIGH, cooldown_s=30 * DAY_S,
+                                      window=Window.D30, min_counterparties=25)
+    fan_out_30d: FanConfig = FanConfig(severity=Severity.HIGH, cooldown_s=30 * DAY_S,
+                                       window=Window.D30, min_counterparties=25)

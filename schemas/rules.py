@@ -18,10 +18,20 @@ from schemas.config_types import (
 from schemas.events import CountryCode
 from schemas.money import NonNegativeAmount
 from schemas.risk import RiskConfig
-from schemas.rule_configs import JurisdictionConfig, RuleConfig, Rules, StructuringConfig
+from schemas.network_config import NetworkBounds, NetworkRuleConfigs
+from schemas.rule_configs import (
+    CustomerRules,
+    JurisdictionConfig,
+    RuleConfig,
+    StructuringConfig,
+)
 
-__all__ = ["NEAR_THRESHOLD_KEPT", "DurationS", "JurisdictionConfig", "RuleConfig", "RuleSet",
+__all__ = ["NEAR_THRESHOLD_KEPT", "DurationS", "JurisdictionConfig", "RuleConfig", "Rules", "RuleSet",
            "StructuringConfig", "Window", "parse_duration_s"]
+
+class Rules(CustomerRules, NetworkRuleConfigs):
+    """Every rule's settings (``rules:`` in the rule file)."""
+
 
 class TierLimits(StrictConfig):
     """Limits for customers of one KYC tier."""
@@ -81,6 +91,7 @@ class RuleSet(StrictConfig):
     )
     tiers: dict[int, TierLimits]
     rules: Rules = Rules()
+    network: NetworkBounds = NetworkBounds()
     risk: RiskConfig = RiskConfig()
     lists: ListFiles = ListFiles()
     prices: PriceTable = PriceTable()
