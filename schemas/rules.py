@@ -17,8 +17,8 @@ from schemas.config_types import (
 )
 from schemas.events import CountryCode
 from schemas.money import NonNegativeAmount
-from schemas.risk import RiskConfig
 from schemas.network_config import NetworkBounds, NetworkRuleConfigs
+from schemas.risk import RiskConfig
 from schemas.rule_configs import (
     CustomerRules,
     JurisdictionConfig,
@@ -26,8 +26,17 @@ from schemas.rule_configs import (
     StructuringConfig,
 )
 
-__all__ = ["NEAR_THRESHOLD_KEPT", "DurationS", "JurisdictionConfig", "RuleConfig", "Rules", "RuleSet",
-           "StructuringConfig", "Window", "parse_duration_s"]
+__all__ = [
+    "NEAR_THRESHOLD_KEPT",
+    "DurationS",
+    "JurisdictionConfig",
+    "RuleConfig",
+    "RuleSet",
+    "Rules",
+    "StructuringConfig",
+    "Window",
+    "parse_duration_s",
+]
 
 class Rules(CustomerRules, NetworkRuleConfigs):
     """Every rule's settings (``rules:`` in the rule file)."""

@@ -12,3 +12,10 @@ Stage boundaries are the record formats of ``records``:
 
 A stage knows nothing of another's state. Every module here is pure: no Kafka, no clock.
 """
+
+NETWORK_RULE_IDS = (
+    "collection_point", "distribution_point", "shared_wallet_unrelated",
+    "retro_listed_counterparty",  # S2
+    "flow_cycle", "layering_chain", "indirect_exposure",  # S3
+)
+"""The rules the network stages evaluate (S1's own rules are ``streams.rules.RULE_IDS``)."""

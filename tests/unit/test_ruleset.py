@@ -10,6 +10,7 @@ import yaml
 from schemas.risk import RiskLevel
 from schemas.rules import JurisdictionProfiles, ThresholdProfile
 from streams.rules import RULE_IDS
+from streams.network import NETWORK_RULE_IDS
 from streams.ruleset import (
     RuleSetError,
     ThresholdsCents,
@@ -28,16 +29,25 @@ COOLDOWNS_S = {
     "repeated_new_address": DAY_S, "volume_spike": DAY_S, "unhosted_after_deposit": DAY_S,
     "volume_30d": 30 * DAY_S, "new_account_high_volume": 30 * DAY_S,
     "declared_volume_exceeded": 30 * DAY_S,
+    "fan_in_7d": 7 * DAY_S, "fan_out_7d": 7 * DAY_S, "fan_in_30d": 30 * DAY_S,
+    "fan_out_30d": 30 * DAY_S, "deposits_consolidated": 7 * DAY_S, "high_risk_counterparty": 0,
+    "collection_point": 7 * DAY_S, "distribution_point": 7 * DAY_S,
+    "shared_wallet_unrelated": 30 * DAY_S, "retro_listed_counterparty": 0,
+    "flow_cycle": 30 * DAY_S, "layering_chain": 30 * DAY_S, "indirect_exposure": 30 * DAY_S,
 }
 """Every rule of the default rule file, with its cooldown."""
 SEVERITIES = {
     "sanctioned_counterparty": "critical",
     **dict.fromkeys(("large_transfer", "structuring", "unverified_activity", "rapid_in_out",
-                     "fan_in", "fan_out", "mixer_exposure"), "high"),
+                     "fan_in", "fan_out", "mixer_exposure", "fan_in_7d", "fan_out_7d",
+                     "fan_in_30d", "fan_out_30d", "deposits_consolidated",
+                     "high_risk_counterparty", "collection_point", "distribution_point",
+                     "retro_listed_counterparty", "flow_cycle", "layering_chain",
+                     "indirect_exposure"), "high"),
     **dict.fromkeys(("volume_24h", "volume_30d", "velocity_1h", "velocity_24h",
                      "high_risk_jurisdiction", "dormant_reactivated", "new_account_high_volume",
                      "declared_volume_exceeded", "repeated_new_address", "volume_spike",
-                     "unhosted_after_deposit"), "medium"),
+                     "unhosted_after_deposit", "shared_wallet_unrelated"), "medium"),
 }
 LOW_RISK_LIMITS = {
     0: TierLimitsCents(100_000, 200_000, 500_000, 5, 10),
@@ -68,10 +78,11 @@ def test_default_rule_file_loads(default_rules):
         2: TierLimitsCents(2_500_000, 5_000_000, 25_000_000, 10, 30),
         3: TierLimitsCents(12_500_000, 50_000_000, 250_000_000, 20, 75),
     }
-    assert set(type(config.rules).model_fields) == set(RULE_IDS) == set(COOLDOWNS_S)
-    assert all(getattr(config.rules, rule).enabled for rule in RULE_IDS)
-    assert {rule: getattr(config.rules, rule).cooldown_s for rule in RULE_IDS} == COOLDOWNS_S
-    assert {rule: getattr(config.rules, rule).severity for rule in RULE_IDS} == SEVERITIES
+    every_rule = (*RULE_IDS, *NETWORK_RULE_IDS)
+    assert set(type(config.rules).model_fields) == set(every_rule) == set(COOLDOWNS_S)
+    assert all(getattr(config.rules, rule).enabled for rule in every_rule)
+    assert {rule: getattr(config.rules, rule).cooldown_s for rule in every_rule} == COOLDOWNS_S
+    assert {rule: getattr(config.rules, rule).severity for rule in every_rule} == SEVERITIES
     assert rules.jurisdictions.black == {"KP", "IR", "MM"}
     assert {"VE", "SY", "MC", "VG"} <= rules.jurisdictions.grey
     assert not {"DZ", "NA"} & (rules.jurisdictions.grey | rules.jurisdictions.black)
