@@ -9,8 +9,8 @@ import yaml
 
 from schemas.risk import RiskLevel
 from schemas.rules import JurisdictionProfiles, ThresholdProfile
-from streams.rules import RULE_IDS
 from streams.network import NETWORK_RULE_IDS
+from streams.rules import RULE_IDS
 from streams.ruleset import (
     RuleSetError,
     ThresholdsCents,
