@@ -88,6 +88,13 @@ class Counterparty(BaseModel):
     )
     type: CounterpartyType = Field(CounterpartyType.OTHER, description="What kind of party.")
     country: CountryCode | None = Field(None, description="Counterparty jurisdiction, if known.")
+    customer_id: Identifier | None = Field(
+        None,
+        description="The counterparty is this customer of ours (an internal transfer): set it "
+        "on both legs, the sender's withdrawal and the recipient's deposit. The network rules "
+        "then follow the value from one customer to the next; equal to the event's own "
+        "customer_id it is a transfer between the customer's own accounts, which they ignore.",
+    )
 
 
 class TransactionEvent(_Inbound):

@@ -48,6 +48,8 @@ class Transfer:
     cp_address: str | None
     cp_type: str
     cp_country: str | None
+    cp_customer_id: str | None = None
+    """The counterparty is this customer of ours (an internal transfer)."""
 
 
 def _reasons(exc: ValidationError) -> list[str]:
@@ -106,6 +108,7 @@ def to_transfer(event: TransactionEvent, rules: CompiledRules) -> Transfer:
         cp_address=cp.address,
         cp_type=cp.type,
         cp_country=cp.country,
+        cp_customer_id=cp.customer_id,
     )
 
 
