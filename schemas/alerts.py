@@ -38,6 +38,33 @@ class TriggeringEvent(_Outbound):
     amount_usd: Decimal
 
 
+class NetworkTransfer(_Outbound):
+    """A transfer of another customer (or of a hop on a path) that a network rule relied on."""
+
+    customer_id: str
+    event_id: str
+    occurred_at: AwareDatetime
+    direction: str
+    amount_usd: Decimal
+    share_pct: Decimal | None = Field(
+        None, description="On a path: the share of the origin's value this hop passed on.")
+
+
+class NetworkEvidence(_Outbound):
+    """What a network rule saw: the counterparty and the other customers, or the path."""
+
+    counterparty: str | None = Field(
+        None, description="The address (a:...) or customer (c:...) the customers share.")
+    counterparty_type: str | None = None
+    origin: str | None = Field(None, description="Where the followed value came from.")
+    path: list[NetworkTransfer] = Field(
+        default_factory=list, description="Each hop of the value, in order, ending here.")
+    others: list[NetworkTransfer] = Field(
+        default_factory=list, description="The other customers' transfers (at most 10).")
+    others_total: int = Field(0, description="Other customers involved, including those not "
+                                             "listed (the stage keeps at most 64 per side).")
+
+
 class Evidence(_Outbound):
     triggering_events: list[TriggeringEvent] = Field(
         description="The event that tripped the rule first, then recent ones in its window."
@@ -48,6 +75,9 @@ class Evidence(_Outbound):
     matches: dict[str, str] = Field(
         default_factory=dict, description="List matches: which list, entry, entity."
     )
+    network: NetworkEvidence | None = Field(
+        None, description="Network rules only: the counterparty and other customers, or the "
+                          "path of the value.")
 
 
 class Alert(_Outbound):
