@@ -19,9 +19,16 @@ from agents.fast_path import (
     committed_offset,
     raw_producer,
 )
+from agents.network_stages import NetworkStages
 from agents.pipeline import BatchProcessor, Bounds
 from agents.settings import Settings
 from agents.state_table import StateTable
+from agents.topics import internal_topics
+from streams.network.counterparty import CounterpartyState
+from streams.network.emit import CP_LEGS, FLOWS, Emitter
+from streams.network.flow import FlowState
+from streams.network.internal_order import InternalAligner
+from streams.network.stage import COUNTERPARTY, FLOW, StageReplay
 from streams.ordering import InputAligner, TopicPartition
 from streams.replay import Replay
 from streams.ruleset import CompiledRules, load_rules
@@ -29,6 +36,8 @@ from streams.ruleset import CompiledRules, load_rules
 log = logging.getLogger(__name__)
 
 STATE_TABLE = "customer-state"
+COUNTERPARTY_TABLE = "counterparty-state"
+FLOW_TABLE = "flow-state"
 INPUT_BATCHES_QUEUED = 4
 PRODUCER_LINGER_MS = 5
 PRODUCER_BATCH_BYTES = 512 * 1024
@@ -146,6 +155,39 @@ def _current(app: faust.App, batch: InputBatch) -> bool:
     return app.flow_control.is_active() and batch.generation_id == app.consumer_generation_id
 
 
+def _network_stages(app: faust.App, settings: Settings, rules: CompiledRules,
+                    customers: StateTable, inputs: InputAligner) -> NetworkStages:
+    """S2 and S3 with their tables (``agents.network_stages``)."""
+    def table(name: str, decode: Callable[[bytes], Any]) -> StateTable:
+        faust_table = app.Table(name, key_type=bytes, value_type=bytes,
+                                partitions=settings.partitions, options=dict(STORE_OPTIONS))
+        return StateTable(faust_table,
+                          _bulk_sender(app, faust_table.changelog_topic.get_topic_name()),
+                          max_cached=settings.state_cache_customers, decode=decode)
+
+    def stage(kind: str, states: StateTable) -> StageReplay:
+        aligner = InternalAligner(kind, settings.partitions,
+                                  hop_delay_s=settings.network_hop_delay_s,
+                                  max_held=settings.network_max_held_per_partition)
+        return StageReplay(kind, rules, states, aligner, settings.network_hop_delay_s)
+
+    flow_table = table(FLOW_TABLE, FlowState.from_bytes)
+
+    async def send_to(topic: str, partition: int, key: bytes | None, value: bytes) -> Any:
+        return await app.producer.send(topic, key, value, partition, None, None)
+
+    def assigned() -> set[int]:
+        return {tp.partition for tp in app.consumer.assignment()
+                if tp.topic == settings.transactions_topic}
+
+    return NetworkStages(
+        {CP_LEGS: settings.cp_legs_topic, FLOWS: settings.flows_topic},
+        Emitter(settings.partitions, settings.network_lateness_s), inputs,
+        stage(COUNTERPARTY, table(COUNTERPARTY_TABLE, CounterpartyState.from_bytes)),
+        stage(FLOW, flow_table), customers, flow_table, send_to, assigned,
+        settings.network_marker_interval_s)
+
+
 def create_app(settings: Settings, rules: CompiledRules | None = None) -> AmlApp:
     rules = rules if rules is not None else load_rules(settings.rules_path)
     app = BatchApp(
@@ -168,9 +210,10 @@ def create_app(settings: Settings, rules: CompiledRules | None = None) -> AmlApp
         web_enabled=False,
         table_cleanup_interval=3600.0,
     )
-    inputs = _raw_topic(app, settings.onboarding_topic, settings.transactions_topic)
+    internal = internal_topics(settings)
+    inputs = _raw_topic(app, settings.onboarding_topic, settings.transactions_topic, *internal)
     cast(BatchConductor, app.topics).batch_topics = frozenset(
-        (settings.onboarding_topic, settings.transactions_topic))
+        (settings.onboarding_topic, settings.transactions_topic, *internal))
     # bytes in and out (serializer "raw"): the key is the message key itself, so the table and
     # the input topics partition a customer identically.
     table = app.Table(STATE_TABLE, key_type=bytes, value_type=bytes,
@@ -180,16 +223,23 @@ def create_app(settings: Settings, rules: CompiledRules | None = None) -> AmlApp
     aligner = InputAligner((settings.onboarding_topic, settings.transactions_topic),
                            highwater=_highwater_of(app),
                            max_held=settings.ordering_max_held_per_partition)
-    checkpoint = Checkpointer(state, ack=lambda message: message.ack(app.consumer),
-                              interval_s=settings.state_flush_interval_s, max_dirty=20_000)
-    processor = BatchProcessor(Replay(rules, state, aligner),
+    network = _network_stages(app, settings, rules, state, aligner) if internal else None
+    tables = [state] if network is None else [state, network.counterparty.states,
+                                              network.flow.states]
+    checkpoint = Checkpointer(cast(list[StateTable], tables),
+                              ack=lambda message: message.ack(app.consumer),
+                              interval_s=settings.state_flush_interval_s, max_dirty=20_000,
+                              before_cut=network.before_cut if network else lambda: None)
+    emitter = None if network is None else network.emitter
+    processor = BatchProcessor(Replay(rules, state, aligner, emitter),
                                send_alert=_sender(app, settings.alerts_topic),
                                send_dead_letter=_sender(app, settings.dead_letter_topic),
                                send_risk_change=_sender(app, settings.risk_topic),
                                checkpoint=checkpoint, bounds=_bounds_of(app),
                                pause=_fetch_pauser(app, hold=True),
                                resume=_fetch_pauser(app, hold=False),
-                               max_original_bytes=settings.dead_letter_max_original_bytes)
+                               max_original_bytes=settings.dead_letter_max_original_bytes,
+                               network=network)
     metrics.RULE_SET.labels(rules.version).set(1)
 
     async def process_or_stop(messages: Any) -> None:
@@ -217,7 +267,7 @@ def create_app(settings: Settings, rules: CompiledRules | None = None) -> AmlApp
         """Events held for ordering, and states to flush, when no new batch comes."""
         await process_or_stop(())
 
-    inputs_names = {settings.onboarding_topic, settings.transactions_topic}
+    inputs_names = {settings.onboarding_topic, settings.transactions_topic, *internal}
 
     async def before_wait_empty() -> None:
         """Flush what was applied and drop every held event before Faust waits for all

@@ -25,7 +25,7 @@ at a time; a failed write leaves its messages unacknowledged and is raised by th
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from agents import metrics
@@ -33,9 +33,10 @@ from agents.state_table import Snapshot, StateTable
 
 
 class Checkpointer:
-    def __init__(self, state: StateTable, ack: Callable[[Any], Any], interval_s: float,
-                 max_dirty: int) -> None:
-        self.state = state
+    def __init__(self, states: Sequence[StateTable], ack: Callable[[Any], Any], interval_s: float,
+                 max_dirty: int, before_cut: Callable[[], None] = lambda: None) -> None:
+        self.states = states
+        """The customer states first, then the network stages' (``agents.network_stages``)."""
         self.ack = ack
         """Release a message's offset for commit (its one reference: ``agents.fast_path``)."""
         self.interval_s = interval_s
@@ -44,6 +45,11 @@ class Checkpointer:
         self._in_flight: list[Awaitable[Any]] = []
         self._cut_at = time.monotonic()
         self._writer: asyncio.Future[None] | None = None
+        self.before_cut = before_cut
+        """Called at each cut, first: what must go with it into the tables (their meta)."""
+
+    def _dirty(self) -> int:
+        return sum(len(state.dirty) for state in self.states)
 
     def sent(self, deliveries: list[Awaitable[Any]]) -> None:
         self._in_flight.extend(deliveries)
@@ -55,7 +61,7 @@ class Checkpointer:
         """Cut now if one is due and none is being written."""
         due = bool(self._applied or self._in_flight) and (
             time.monotonic() - self._cut_at >= self.interval_s
-            or len(self.state.dirty) >= self.max_dirty)
+            or self._dirty() >= self.max_dirty)
         if due and not self.writing():
             self.cut()
 
@@ -70,25 +76,27 @@ class Checkpointer:
 
     def cut(self) -> None:
         """Steps 3 to 6 (see the module docstring); the writing goes on in the background."""
+        self.before_cut()
         in_flight, self._in_flight = self._in_flight, []
         applied, self._applied = self._applied, []
-        snapshot = self.state.snapshot()
+        snapshots = [state.snapshot() for state in self.states]
         self._cut_at = time.monotonic()
-        self._writer = asyncio.ensure_future(self._write(in_flight, snapshot, applied))
+        self._writer = asyncio.ensure_future(self._write(in_flight, snapshots, applied))
 
-    async def _write(self, in_flight: list[Awaitable[Any]], snapshot: Snapshot,
+    async def _write(self, in_flight: list[Awaitable[Any]], snapshots: list[Snapshot],
                      applied: list[Any]) -> None:
         await asyncio.gather(*in_flight)
-        await self.state.write(snapshot)
+        for state, snapshot in zip(self.states, snapshots, strict=True):
+            await state.write(snapshot)
         for message in applied:
             self.ack(message)
-        metrics.CUSTOMERS_IN_STATE.set(self.state.customers())
+        metrics.CUSTOMERS_IN_STATE.set(self.states[0].customers())
 
     async def flush(self) -> None:
         """Cut and write everything applied so far; return when it is written."""
         if self._writer is not None:
             await self._writer
-        if self._applied or self._in_flight or self.state.dirty:
+        if self._applied or self._in_flight or self._dirty():
             self.cut()
             assert self._writer is not None
             await self._writer

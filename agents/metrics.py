@@ -59,3 +59,14 @@ RULE_SET = Gauge("amlstream_rule_set_info", "The rule set in force (value 1).", 
 def serve(port: int) -> None:
     """Expose /metrics over HTTP on ``port`` (all interfaces, for Prometheus)."""
     start_http_server(port)
+NETWORK_RECORDS = Counter(
+    "amlstream_network_records_total",
+    "Internal records sent to the network stages, by topic (cp-legs, flows).", ["topic"])
+NETWORK_MARKERS = Counter("amlstream_network_markers_total",
+                          "Promise markers sent to the internal topics' partitions.")
+NETWORK_HELD = Gauge("amlstream_network_records_held",
+                     "Internal records waiting for their producers' promises.")
+NETWORK_LATE = Counter(
+    "amlstream_network_late_total",
+    "Legs re-timed by the network ordering: source (older than their partition's newest "
+    "event less the lateness) or recipient (from a producer that had gone idle).", ["stage"])

@@ -37,6 +37,8 @@ from aiokafka.errors import (
 from agents import metrics
 from agents.checkpoint import Checkpointer
 from schemas.dead_letters import DeadLetter, ErrorKind
+from agents.network_stages import NetworkStages
+from streams.network.records import encode
 from streams.ordering import InputAligner, TopicPartition
 from streams.replay import Replay, StepOutcome
 from streams.ruleset import CompiledRules
@@ -114,8 +116,11 @@ class BatchProcessor:
                  send_risk_change: Send, checkpoint: Checkpointer, bounds: Bounds,
                  pause: Callable[[set[TopicPartition]], None],
                  resume: Callable[[set[TopicPartition]], None],
-                 max_original_bytes: int = 512 * 1024) -> None:
+                 max_original_bytes: int = 512 * 1024,
+                 network: NetworkStages | None = None) -> None:
         self.replay = replay
+        self.network = network
+        """S2 and S3, in the same step (None: ``AMLSTREAM_NETWORK=off``)."""
         self.send_alert = send_alert
         self.send_dead_letter = send_dead_letter
         self.send_risk_change = send_risk_change
@@ -134,6 +139,9 @@ class BatchProcessor:
     @rules.setter
     def rules(self, rules: CompiledRules) -> None:
         self.replay.rules = rules
+        if self.network is not None:
+            self.network.counterparty.rules = rules
+            self.network.flow.rules = rules
 
     @property
     def aligner(self) -> InputAligner:
@@ -159,10 +167,15 @@ class BatchProcessor:
             self.aligner.learn(topic, partition, start, end)
 
     def _encode(self, outcome: BatchOutcome) -> None:
-        """The step's alerts, risk changes and dead letters as records for their topics."""
+        """The step's alerts, risk changes, dead letters and internal records as records for
+        their topics."""
         outputs = outcome.outputs
-        for alert, record in outcome.alerts:
-            outputs.append(Output("alert", self.send_alert, record.key,
+        if self.network is not None:
+            for emitted, record in outcome.internal:
+                outputs.append(Output("internal record", self.network.sender(emitted),
+                                      emitted.key, encode(emitted.envelope), record))
+        for alert, record in outcome.alerts:  # a network alert's record is not the customer's
+            outputs.append(Output("alert", self.send_alert, alert.customer_id.encode(),
                                   alert.model_dump_json().encode(), record))
         for change, record in outcome.risk_changes:
             outputs.append(Output("risk change", self.send_risk_change, record.key,
@@ -174,7 +187,7 @@ class BatchProcessor:
                                   _dead_letter_key(record), letter.model_dump_json().encode(),
                                   record))
 
-    async def publish(self, outcome: BatchOutcome) -> None:
+    async def publish(self, outcome: BatchOutcome) -> list[Awaitable[Any]]:
         """Hand the batch's outputs to the producer, in order; their deliveries are awaited by
         the checkpoint (the loop goes on with the next batch meanwhile)."""
         deliveries = []
@@ -192,6 +205,7 @@ class BatchProcessor:
             metrics.DEAD_LETTERS.labels(rejected.kind.value).inc()
         for change, _ in outcome.risk_changes:
             metrics.RISK_CHANGES.labels(change.level.value).inc()
+        return deliveries
 
     async def _confirm(self, delivery: Awaitable[Any], output: Output) -> None:
         try:
@@ -247,15 +261,26 @@ class BatchProcessor:
             outcome = BatchOutcome()
             now_s = time.time()
             observe_lag = metrics.PROCESSING_LAG.observe
+            network = self.network
+            if network is not None:
+                network.meet_partitions()
+                messages, legs, flows = network.split(messages)
+                network.admit(legs, flows, outcome)
             self.replay.admit(messages, outcome,
                               on_event=lambda occurred_at_s: observe_lag(now_s - occurred_at_s))
             await self.learn_bounds()
             applied = self.replay.apply_released(outcome)
+            if network is not None:
+                applied += network.apply_released(outcome)
             self._back_pressure()
             self._encode(outcome)
             # Outputs before state: a crash in between re-applies the events on restart and
             # re-sends the same alerts (same ids), rather than skipping them as applied.
-            await self.publish(outcome)
+            deliveries = await self.publish(outcome)
+            if network is not None:
+                # Promises only once the records they cover are on the broker.
+                network.sent(deliveries)
+                self.checkpoint.sent(await network.send_markers())
             self.checkpoint.applied(outcome.done)
             self.checkpoint.maybe_cut()
             self._count(outcome)
@@ -283,3 +308,5 @@ class BatchProcessor:
             paused = self.aligner.drop(partitions)
             if paused:
                 self.resume(paused)
+            if self.network is not None:
+                self.network.revoked(partitions)

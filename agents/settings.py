@@ -6,6 +6,8 @@ from typing import Literal, Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streams.network import HOP_DELAY_S, LATENESS_S
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -71,6 +73,32 @@ class Settings(BaseSettings):
         "earliest", pattern="^(earliest|latest)$", description="Where a new consumer group "
         "starts reading the inputs: earliest or latest (a group with committed offsets goes on "
         "from them).")
+
+    network: bool = Field(
+        True, description="Run the network stages (counterparty and flow: rules across "
+        "customers). Off: the worker is S1 alone, with no internal topics.")
+    network_lateness_s: int = Field(
+        LATENESS_S, ge=0, le=3600, description="A transfer this much older than the newest of "
+        "its input partition is re-timed for the network stages (fixed per deployment).")
+    network_hop_delay_s: int = Field(
+        HOP_DELAY_S, ge=60, le=86400, description="Provenance is applied at the recipient this "
+        "long in event time after the transfer that sent it (fixed per deployment).")
+    network_max_held_per_partition: int = Field(
+        200_000, ge=1, description="Internal records of one partition waiting for their "
+        "producers' promises before fetching that partition pauses.")
+    network_marker_interval_s: float = Field(
+        1.0, gt=0, description="How often every producer repeats its promise to every "
+        "partition (it is also sent whenever it moves).")
+
+    @property
+    def cp_legs_topic(self) -> str:
+        """Internal: legs keyed by counterparty (S1 to S2)."""
+        return f"{self.app_id}-cp-legs-repartition"
+
+    @property
+    def flows_topic(self) -> str:
+        """Internal: legs and provenance keyed by customer (S1 and S3 to S3)."""
+        return f"{self.app_id}-flows-repartition"
 
     @model_validator(mode="after")
     def _check_broker_security(self) -> Self:

@@ -18,6 +18,7 @@ message key (``customer_id``), the value ``CustomerState.to_bytes()``.
 """
 
 import asyncio
+from dataclasses import dataclass
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -35,14 +36,43 @@ awaitable returned resolves, once the broker has them, to the offset of the last
 covers (``agents.app``: in bulk, one producer batch per awaitable)."""
 
 
+@dataclass(frozen=True, slots=True)
+class PartitionRef:
+    """Stands for a record of ``partition`` where a table needs one (its meta records)."""
+
+    topic: str
+    partition: int
+
+
 class StateTable(StateCache):
     """``streams.state_cache.StateCache`` over a Faust table: reads from the partition's
     RocksDB database, writes snapshots to it and, in bulk, to the changelog."""
 
-    def __init__(self, table: Any, send_records: SendRecords, max_cached: int = 100_000) -> None:
-        super().__init__(self._stored, max_cached)
+    def __init__(self, table: Any, send_records: SendRecords, max_cached: int = 100_000,
+                 decode: Callable[[bytes], Any] | None = None) -> None:
+        if decode is None:
+            super().__init__(self._stored, max_cached)
+        else:
+            super().__init__(self._stored, max_cached, decode)
         self.table = table
         self.send_records = send_records
+        self.meta: dict[bytes, tuple[Any, bytes]] = {}
+        """Partition records written with the next snapshot: key -> (a record of the
+        partition, value). A partition's meta key must not be a possible entity key."""
+
+    def read_meta(self, key: bytes, partition: int) -> bytes | None:
+        return self._stored(key, PartitionRef(self.table.changelog_topic.get_topic_name(),
+                                              partition))
+
+    def put_meta(self, key: bytes, partition: int, raw: bytes) -> None:
+        self.meta[key] = (PartitionRef(self.table.changelog_topic.get_topic_name(), partition),
+                          raw)
+
+    def snapshot(self) -> Snapshot:
+        snapshot = super().snapshot()
+        snapshot.extend((key, ref, raw) for key, (ref, raw) in self.meta.items())
+        self.meta = {}
+        return snapshot
 
     def _stored(self, key: bytes, message: Any) -> bytes | None:
         with current_event_of(message):

@@ -12,6 +12,14 @@ from agents.settings import Settings
 
 log = logging.getLogger(__name__)
 
+INTERNAL_RETENTION_MS = 7 * 86400 * 1000
+"""The internal topics need only cover a stage's catch-up: their state is in the changelogs."""
+
+
+def internal_topics(settings: Settings) -> list[str]:
+    """The network stages' topics (none when they are off)."""
+    return [settings.cp_legs_topic, settings.flows_topic] if settings.network else []
+
 
 async def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> None:
     """Create missing topics. Inputs and state must share a partition count (co-partitioning),
@@ -32,7 +40,8 @@ async def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> None:
     try:
         # Describe only topics that exist: a metadata request for a missing topic may create it
         # (brokers with auto.create.topics.enable) with the broker's default partition count.
-        present = set(await admin.list_topics()) & {*names, settings.rules_topic}
+        present = set(await admin.list_topics()) & {*names, settings.rules_topic,
+                                                     *internal_topics(settings)}
         existing = await admin.describe_topics(list(present)) if present else []
         partitions = {t["topic"]: len(t["partitions"]) for t in existing if t["error_code"] == 0}
         for name in (settings.onboarding_topic, settings.transactions_topic):
@@ -43,6 +52,15 @@ async def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> None:
                 )
         missing = [NewTopic(name, settings.partitions, 1) for name in names
                    if name not in partitions]
+        for name in internal_topics(settings):
+            if name in partitions and partitions[name] != settings.partitions:
+                raise RuntimeError(
+                    f"internal topic {name} has {partitions[name]} partitions but "
+                    f"AMLSTREAM_PARTITIONS is {settings.partitions}: the network stages need "
+                    "the same count (changing it is a reset: delete the internal topics)")
+            if name not in partitions:
+                missing.append(NewTopic(name, settings.partitions, 1, topic_configs={
+                    "retention.ms": str(INTERNAL_RETENTION_MS)}))
         if settings.rules_topic not in partitions:
             missing.append(NewTopic(settings.rules_topic, 1, 1,
                                     topic_configs={"cleanup.policy": "compact"}))

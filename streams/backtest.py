@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from schemas.alerts import Alert
 from schemas.risk import RiskChange
 from streams.intake import Rejected
+from streams.network import HOP_DELAY_S, LATENESS_S
+from streams.network.emit import Emitted, Emitter, PartitionClock
+from streams.network.offline import NetworkResult, run_network
 from streams.ordering import InputAligner
 from streams.partitioning import partition_of
 from streams.replay import InputRecord, Replay, StepOutcome
@@ -43,6 +46,19 @@ class BacktestResult:
     consumed: Counter[tuple[str, str]] = field(default_factory=Counter)
     interrupted: bool = False
     """Stopped early (Ctrl-C): what is here covers the records read so far."""
+    internal: dict[int, list[Emitted]] = field(default_factory=dict)
+    """S1's records for the network stages, per transactions partition, in the order sent."""
+    clocks: dict[int, PartitionClock] = field(default_factory=dict)
+    network: NetworkResult | None = None
+    """What the network stages did (None: not run)."""
+
+
+@dataclass(frozen=True)
+class NetworkTiming:
+    """The worker settings the network stages' order depends on (``AMLSTREAM_NETWORK_*``)."""
+
+    lateness_s: int = LATENESS_S
+    hop_delay_s: int = HOP_DELAY_S
 
 
 def place(inputs: Iterable[tuple[str, bytes | None, bytes]],
@@ -59,7 +75,7 @@ def place(inputs: Iterable[tuple[str, bytes | None, bytes]],
 
 
 def prepare(records: list[InputRecord], rules: CompiledRules, partitions: int,
-            store: dict[bytes, bytes]) -> Replay:
+            store: dict[bytes, bytes], timing: NetworkTiming | None = None) -> Replay:
     """The replay path over ``records``, all of them already there (each partition's end
     known), its states in a cache over ``store``."""
     states = StateCache(lambda key, _: store.get(key), max_cached=len(records) + 1)
@@ -72,26 +88,44 @@ def prepare(records: list[InputRecord], rules: CompiledRules, partitions: int,
     for partition in range(partitions):
         for topic in aligner.topics:
             aligner.learn(topic, partition, *bounds.get((topic, partition), (0, 0)))
-    return Replay(rules, states, aligner)
+    emitter = None if timing is None else Emitter(partitions, timing.lateness_s)
+    return Replay(rules, states, aligner, emitter)
 
 
 def run_backtest(inputs: Iterable[tuple[str, bytes | None, bytes]], rules: CompiledRules,
                  partitions: int = PARTITIONS,
-                 progress: Callable[[int, int], None] | None = None) -> BacktestResult:
+                 progress: Callable[[int, int], None] | None = None,
+                 network: NetworkTiming | None = NetworkTiming()) -> BacktestResult:
     """``inputs`` are (topic kind: ``onboarding`` or ``transactions``, key, raw value), in the
     order they were (or would be) produced. ``progress`` gets (records done, records in all)
-    after every step. Ctrl-C ends the run early, with what was done (``interrupted``)."""
-    return run_records(place(inputs, partitions), rules, partitions, progress)
+    after every step. Ctrl-C ends the run early, with what was done (``interrupted``).
+    ``network`` None: S1 alone, as a worker with ``AMLSTREAM_NETWORK=off``."""
+    result = run_records(place(inputs, partitions), rules, partitions, progress, network)
+    if network is not None:
+        run_network_stages(result, rules, partitions, network)
+    return result
+
+
+def run_network_stages(result: BacktestResult, rules: CompiledRules, partitions: int,
+                       timing: NetworkTiming, seed: int = 0) -> None:
+    """S2 and S3 over what S1 sent (``result.internal``): their alerts join S1's."""
+    result.network = run_network(result.internal, result.clocks, rules, partitions,
+                                 timing.lateness_s, timing.hop_delay_s, seed)
+    result.alerts.extend(result.network.alerts)
+    result.consumed.update(result.network.consumed)
 
 
 def run_records(records: list[InputRecord], rules: CompiledRules, partitions: int,
-                progress: Callable[[int, int], None] | None = None) -> BacktestResult:
+                progress: Callable[[int, int], None] | None = None,
+                network: NetworkTiming | None = None) -> BacktestResult:
     """``run_backtest`` over records already placed (read from Kafka, say), in offset order
     within each topic partition; a rejection's position is its index here. Partitions share
-    nothing: the records of some partitions give their part of the whole (a parallel run)."""
+    nothing: the records of some partitions give their part of the whole (a parallel run).
+    With ``network``, S1's records for the network stages are collected (``internal``), for
+    ``run_network_stages`` to run once every partition is done."""
     position = {(r.topic, r.partition, r.offset): n for n, r in enumerate(records)}
     store: dict[bytes, bytes] = {}
-    replay = prepare(records, rules, partitions, store)
+    replay = prepare(records, rules, partitions, store, network)
     states = replay.states
     result = BacktestResult()
     since_snapshot = 0
@@ -101,6 +135,8 @@ def run_records(records: list[InputRecord], rules: CompiledRules, partitions: in
             replay.admit(records[start:start + STEP], outcome)
             replay.apply_released(outcome)
             _collect(outcome, position, result)
+            for emitted, record in outcome.internal:
+                result.internal.setdefault(record.partition, []).append(emitted)
             since_snapshot += STEP
             if since_snapshot >= SNAPSHOT_EVERY:
                 store.update((key, raw) for key, _, raw in states.snapshot())
@@ -110,6 +146,8 @@ def run_records(records: list[InputRecord], rules: CompiledRules, partitions: in
     except KeyboardInterrupt:
         result.interrupted = True
     result.states = dict(states.cached)
+    if replay.emitter is not None:
+        result.clocks = dict(replay.emitter.clocks)
     result.events_applied = sum(count for (_, outcome_kind), count in result.consumed.items()
                                 if outcome_kind == "processed")
     return result

@@ -15,6 +15,7 @@ from schemas.rules import NEAR_THRESHOLD_KEPT
 from streams.alerting import build_alert, record_alerted, suppression_key
 from streams.intake import Transfer
 from streams.money import to_cents
+from streams.network.emit import note_network_activity
 from streams.risk import add_alert_points, raised_severity, rate, risk_change
 from streams.rules import TRANSFER_RULES, Check, Finding, TransferRule
 from streams.rules.structuring import is_near_threshold
@@ -73,6 +74,8 @@ def apply(
     if isinstance(event, Transfer):
         decisions.late = is_late(state, event, rules)
         decisions.alerts = _apply_transfer(state, event, rules, not decisions.late)
+        if not decisions.late:
+            note_network_activity(state, event, rules)
         at_s = event.at_s
     else:
         _apply_onboarding(state, event)

@@ -6,6 +6,10 @@ file's lists (``config/lists``) stay the default seed; a match in either counts.
 """
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from streams.ruleset import CompiledRules
 
 LISTS = ("sanctions", "mixer", "chain_risk", "service")
 
@@ -29,3 +33,15 @@ class Listing:
     def key(self) -> str:
         """The topic's message key: one entry per list and address."""
         return f"{self.list}:{self.address}"
+
+
+def listed_lists(cp_address: str | None, rules: "CompiledRules") -> tuple[str, ...]:
+    """The lists an address is on now (the rule file's lists), sorted."""
+    if not cp_address:
+        return ()
+    lists = []
+    if rules.mixers.match(cp_address) is not None:
+        lists.append("mixer")
+    if rules.sanctioned.match(cp_address) is not None:
+        lists.append("sanctions")
+    return tuple(lists)

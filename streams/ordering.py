@@ -77,6 +77,18 @@ class InputAligner:
         queues[topic].append(Held(occurred_at_s, topic, item))
         self.size += 1
 
+    def meet(self, partition: int) -> None:
+        """An assigned partition, met even before any record of it: its bounds get learned,
+        so that it can be caught up (the network stages wait for every partition's word)."""
+        if partition not in self.queues:
+            self.queues[partition] = {name: deque() for name in self.topics}
+
+    def idle(self, partition: int) -> bool:
+        """Both topics of ``partition`` read to their end, nothing held."""
+        queues = self.queues.get(partition)
+        return (queues is not None and not any(queues.values())
+                and all(self.caught_up((topic, partition)) for topic in self.topics))
+
     def unlearned(self) -> list[TopicPartition]:
         """Topic partitions (both topics of each partition met) whose end is not known yet."""
         return [(topic, partition) for partition in self.queues for topic in self.topics

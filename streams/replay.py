@@ -29,9 +29,10 @@ from schemas.events import OnboardingEvent
 from schemas.risk import RiskChange
 from streams.engine import apply
 from streams.intake import Rejected, Transfer, decode_onboarding, decode_transfer
+from streams.network.emit import Emitted, Emitter, PartitionClock
 from streams.ordering import InputAligner
 from streams.ruleset import CompiledRules
-from streams.state_cache import StateCache
+from streams.state_cache import StateCache, rebuild
 
 log = logging.getLogger(__name__)
 
@@ -62,14 +63,24 @@ class StepOutcome:
     """(topic, ``processed`` or ``dead_lettered``) -> records."""
     replayed: Counter[str] = field(default_factory=Counter)
     late: int = 0
+    internal: list[tuple[Emitted, Any]] = field(default_factory=list)
+    """Records for the network stages (``streams.network``), with the input they came from."""
+
+
+ClockLoader = Callable[[int, Any], PartitionClock]
+"""A transactions partition's network clock as the store has it, given one of its records."""
 
 
 class Replay:
-    def __init__(self, rules: CompiledRules, states: StateCache, aligner: InputAligner) -> None:
+    def __init__(self, rules: CompiledRules, states: StateCache, aligner: InputAligner,
+                 emitter: Emitter | None = None, load_clock: ClockLoader | None = None) -> None:
         self.rules = rules
         self.states = states
         self.aligner = aligner
         self.onboarding_topic = aligner.topics[0]
+        self.emitter = emitter
+        """S1's side of the network stages; None: no network stages."""
+        self.load_clock = load_clock or (lambda partition, record: PartitionClock())
 
     def _decode(self, record: Any) -> Event:
         if record.topic == self.onboarding_topic:
@@ -131,19 +142,21 @@ class Replay:
             outcome.replayed[record.topic] += 1
             return
         outcome.late += decisions.late
+        emitter = self.emitter
+        if emitter is not None and isinstance(event, Transfer) and not decisions.late:
+            partition = record.partition
+            if partition not in emitter.clocks:
+                emitter.clocks[partition] = self.load_clock(partition, record)
+            outcome.internal.extend(
+                (emitted, record)
+                for emitted in emitter.legs(event, state, rules, partition, record.offset))
         self.states.mark_changed(key, state, record, (event, position, rules))
         outcome.alerts.extend((alert, record) for alert in decisions.alerts)
         outcome.risk_changes.extend((change, record) for change in decisions.risk_changes)
 
     def _restore(self, key: bytes, record: Any) -> None:
-        """Rebuild ``key``'s state as it was before the failed event: the latest durable one
-        plus the events applied to it since (the core is deterministic)."""
-        changes = self.states.journal.get(key, [])
-        try:
-            state = self.states.durable(key, record)
-            for event, position, rules in changes:
-                state, _ = apply(state, event, rules, position)
-        except Exception:
-            log.exception("could not rebuild the state after a failure; it is reloaded")
-            state, changes = None, []
-        self.states.replace(key, state, changes)
+        """Rebuild ``key``'s state as it was before the failed event."""
+        def reapply(state: Any, change: Any) -> Any:
+            event, position, rules = change
+            return apply(state, event, rules, position)[0]
+        rebuild(self.states, key, record, reapply)

@@ -74,6 +74,9 @@ class CustomerState:
     alert_points: float = 0.0
     """Behaviour part of the risk score, decayed to ``alert_points_at_s``."""
     alert_points_at_s: int = 0
+    network_active_until_s: int = 0
+    """Until then (event time) every transfer of the customer goes to the flow stage: it moved
+    value to or from another customer, or a listed address, within the horizon."""
 
     def already_applied(self, source: str, offset: int) -> bool:
         return offset <= self.applied.get(source, -1)
@@ -95,6 +98,7 @@ class CustomerState:
                 self.applied,
                 self.watermark_s,
                 [self.risk_level, self.alert_points, self.alert_points_at_s],
+                self.network_active_until_s,
             ]),
         ))
 
@@ -143,7 +147,7 @@ def _from_format_2(raw: bytes) -> CustomerState:
 
 def _with_fields(windows: RollingWindows, fields: list[Any]) -> CustomerState:
     (profile, cps_in, cps_out, near, recent, alerted, applied, watermark_s,
-     (risk_level, alert_points, alert_points_at_s)) = fields
+     (risk_level, alert_points, alert_points_at_s), *network) = fields
     return CustomerState(
         profile=Profile(*profile),
         windows=windows,
@@ -157,6 +161,7 @@ def _with_fields(windows: RollingWindows, fields: list[Any]) -> CustomerState:
         risk_level=risk_level,
         alert_points=alert_points,
         alert_points_at_s=alert_points_at_s,
+        network_active_until_s=network[0] if network else 0,
     )
 
 

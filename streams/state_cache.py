@@ -9,11 +9,14 @@ those changes (``durable``, ``replace``; ``streams.replay`` does the rebuilding)
 """
 
 import itertools
+import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 from streams.state import CustomerState
+
+log = logging.getLogger(__name__)
 
 Snapshot = list[tuple[bytes, Any, bytes]]
 """(key, one of the customer's input records, encoded state) of each changed customer."""
@@ -24,10 +27,15 @@ worker's store picks its partition database from it)."""
 
 
 class StateCache:
-    def __init__(self, stored: Stored, max_cached: int = 100_000) -> None:
+    """Of customers (S1) by default; ``decode`` reads another stage's states (``streams.network``:
+    counterparties, flows), whose states have the same ``to_bytes``."""
+
+    def __init__(self, stored: Stored, max_cached: int = 100_000,
+                 decode: Callable[[bytes], Any] = CustomerState.from_bytes) -> None:
         self.stored = stored
+        self.decode = decode
         self.max_cached = max_cached
-        self.cached: OrderedDict[bytes, CustomerState] = OrderedDict()
+        self.cached: OrderedDict[bytes, Any] = OrderedDict()
         self.dirty: dict[bytes, Any] = {}
         """Customers changed since the last snapshot -> one of their records."""
         self.journal: dict[bytes, list[Any]] = {}
@@ -35,7 +43,7 @@ class StateCache:
         self.latest_cut: dict[bytes, bytes] = {}
         """The encoded states of the latest snapshot: newer than the store until written."""
 
-    def load(self, key: bytes, record: Any) -> CustomerState | None:
+    def load(self, key: bytes, record: Any) -> Any:
         """The state of ``key``; ``record`` is an input record of this customer."""
         state = self.cached.get(key)
         if state is not None:
@@ -44,11 +52,11 @@ class StateCache:
         raw = self.stored(key, record)
         if raw is None:
             return None
-        state = CustomerState.from_bytes(raw)
+        state = self.decode(raw)
         self.cached[key] = state
         return state
 
-    def mark_changed(self, key: bytes, state: CustomerState, record: Any, change: Any) -> None:
+    def mark_changed(self, key: bytes, state: Any, record: Any, change: Any) -> None:
         """``change`` made ``state`` of ``key``; called after ``load`` of the same key, which
         made it the most recently used (a new key is added last)."""
         self.cached[key] = state
@@ -59,15 +67,15 @@ class StateCache:
         else:
             changes.append(change)
 
-    def durable(self, key: bytes, record: Any) -> CustomerState | None:
+    def durable(self, key: bytes, record: Any) -> Any:
         """``key``'s state as of the latest snapshot (or in the store): the cached one less
         the changes in ``journal[key]``. The cache is left as it is."""
         raw = self.latest_cut.get(key)
         if raw is None:
             raw = self.stored(key, record)
-        return None if raw is None else CustomerState.from_bytes(raw)
+        return None if raw is None else self.decode(raw)
 
-    def replace(self, key: bytes, state: CustomerState | None, changes: list[Any]) -> None:
+    def replace(self, key: bytes, state: Any, changes: list[Any]) -> None:
         """Put a rebuilt state (``durable`` plus ``changes``) in place of the cached one;
         ``None`` leaves the customer to be loaded again from the store."""
         if state is None:
@@ -103,3 +111,19 @@ class StateCache:
         self.dirty.clear()
         self.journal.clear()
         self.latest_cut.clear()
+
+
+def rebuild(states: StateCache, key: bytes, record: Any, reapply: Callable[[Any, Any], Any]
+            ) -> None:
+    """Put ``key``'s state back as it was before a failed change: the durable state plus the
+    changes journaled since, each applied again with ``reapply(state, change) -> state`` (the
+    core is deterministic). If even that fails, the state is left to be read again."""
+    changes = states.journal.get(key, [])
+    try:
+        state = states.durable(key, record)
+        for change in changes:
+            state = reapply(state, change)
+    except Exception:
+        log.exception("could not rebuild the state after a failure; it is reloaded")
+        state, changes = None, []
+    states.replace(key, state, changes)

@@ -19,3 +19,10 @@ NETWORK_RULE_IDS = (
     "flow_cycle", "layering_chain", "indirect_exposure",  # S3
 )
 """The rules the network stages evaluate (S1's own rules are ``streams.rules.RULE_IDS``)."""
+
+LATENESS_S = 60
+"""Default ``AMLSTREAM_NETWORK_LATENESS_S``: a leg this much older than its partition's newest
+event is re-timed to that (source-late)."""
+HOP_DELAY_S = 3600
+"""Default ``AMLSTREAM_NETWORK_HOP_DELAY_S``: provenance is applied at the recipient this long
+(event time) after the transfer that sent it."""

@@ -103,12 +103,15 @@ class Marker:
     floor_s: int | None = None
     """The lowest ``order_s`` the producer has ever sent or may still send (S1 only): what
     every flow producer may start its promise from (``streams.network.internal_order``)."""
+    ceiling_s: int | None = None
+    """The highest ``order_s`` the producer has ever held (S3 only): how far the flow stage
+    may complete pending provenance once every input is idle."""
 
 
 def encode(record: Envelope | Marker) -> bytes:
     if isinstance(record, Marker):
         return orjson.dumps(["m", VERSION, record.producer, record.promise_s, record.idle,
-                             record.floor_s])
+                             record.floor_s, record.ceiling_s])
     body = record.body
     head = [record.producer, record.seq, record.order_s, record.rank]
     if isinstance(body, Leg):
@@ -136,7 +139,7 @@ def decode(raw: bytes) -> Envelope | Marker:
         raise FormatError(f"internal record kind {kind!r} version {version!r} is not known to "
                           f"this version of amlstream (it reads version {VERSION})")
     if kind == "m":
-        return Marker(fields[2], fields[3], fields[4], fields[5])
+        return Marker(fields[2], fields[3], fields[4], fields[5], fields[6])
     producer, seq, order_s, rank = fields[2], _tuples(fields[3]), fields[4], fields[5]
     body: Body
     if kind == "l":
