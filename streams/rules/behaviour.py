@@ -1,5 +1,5 @@
-"""Rules on how a customer's activity compares with itself: pass-through, dormancy, new
-accounts, the declared profile, and spikes against the customer's own baseline."""
+"""Rules on how a customer's activity compares with itself: pass-through, consolidation,
+dormancy, new accounts, the declared profile, and spikes against the customer's own baseline."""
 
 from decimal import Decimal
 
