@@ -6,8 +6,9 @@ Pure: no clock, no randomness, no Kafka. The mapping:
   and nationality ``country``) and ``kyc_verified`` (``kyc_tier``), both at ``start``;
 - every transfer row is a withdrawal (``out``) of the sender and a deposit (``in``) of the
   receiver, fiat USD (``amount`` = ``amount_usd`` = ``value``, read as a Decimal), counterparty
-  address = the other customer's id, type ``counterparty_type`` (``other``: an account at a
-  bank, neither unhosted wallet nor mixer), country ``country``;
+  ``customer_id`` and address = the other customer's id (both accounts are our customers: an
+  internal transfer), type ``counterparty_type`` (``other``: an account at a bank, neither
+  unhosted wallet nor mixer), country ``country``;
 - time step *n* covers [start + n x step_s, start + (n + 1) x step_s); AMLSim gives no time
   within a step, so the rows of a step are spread evenly over it in file order (row k of a
   step's n rows at k x step_s // n seconds into it);
@@ -176,7 +177,7 @@ def _transfer_events(row: TransferRow, at: datetime,
             "occurred_at": _iso(at), "direction": direction, "asset": "USD",
             "amount": amount, "amount_usd": amount, "channel": "fiat",
             "counterparty": {"address": customer_id(other), "type": options.counterparty_type,
-                             "country": options.country}})
+                             "country": options.country, "customer_id": customer_id(other)}})
 
 
 def events(sample: AmlsimSample,

@@ -35,6 +35,24 @@ def counterparty_key(address: str) -> int:
     return zlib.crc32(canonical_address(address).encode())
 
 
+def customer_key(customer_id: str) -> int:
+    """The key of another customer of ours as a counterparty: the CRC-32 of
+    ``c:<customer_id>``, the form the network stages use (``streams.network.records``). An
+    address spelt exactly ``c:<customer_id>`` would share it, as any two CRC-32s may."""
+    return zlib.crc32(f"c:{customer_id}".encode())
+
+
+def transfer_counterparty_key(customer_id: str, cp_customer_id: str | None,
+                              address: str | None) -> int | None:
+    """The key a transfer's counterparty is remembered under: the other customer for an
+    internal transfer (whatever the address, which may be absent), else the address. None for a
+    transfer between the customer's own accounts (``cp_customer_id == customer_id``: not a
+    counterparty) and for a counterparty without either."""
+    if cp_customer_id is not None:
+        return None if cp_customer_id == customer_id else customer_key(cp_customer_id)
+    return counterparty_key(address) if address else None
+
+
 @dataclass(slots=True)
 class Profile:
     kyc_status: str = "unknown"
@@ -57,8 +75,10 @@ class CustomerState:
     profile: Profile = field(default_factory=Profile)
     windows: RollingWindows = field(default_factory=RollingWindows)
     counterparties_in: dict[int, list[int]] = field(default_factory=dict)
-    """counterparty key -> [first seen, last seen (epoch s), transfers], senders to this
-    customer; ``counterparties_out`` the same for receivers."""
+    """counterparty key (``transfer_counterparty_key``) -> [first seen, last seen (epoch s),
+    transfers], senders to this customer; ``counterparties_out`` the same for receivers. At
+    most ``COUNTERPARTIES_KEPT`` each, the least recently seen forgotten first, never by age: a
+    distinct count over any window (up to 30d and beyond) is exact up to that many."""
     counterparties_out: dict[int, list[int]] = field(default_factory=dict)
     near_threshold: list[list[Any]] = field(default_factory=list)
     """[at_s, event_id, usd_cents] of transfers just below the reporting threshold."""

@@ -5,6 +5,7 @@ from typing import Any, NamedTuple
 
 from streams.rules.behaviour import (
     declared_volume_exceeded,
+    deposits_consolidated,
     dormant_reactivated,
     new_account_high_volume,
     rapid_in_out,
@@ -16,7 +17,11 @@ from streams.rules.limits import large_transfer, velocity_1h, velocity_24h, volu
 from streams.rules.lists import high_risk_jurisdiction, sanctioned_counterparty
 from streams.rules.network import (
     fan_in,
+    fan_in_7d,
+    fan_in_30d,
     fan_out,
+    fan_out_7d,
+    fan_out_30d,
     mixer_exposure,
     repeated_new_address,
     unhosted_after_deposit,
@@ -53,6 +58,12 @@ TRANSFER_RULES: tuple[TransferRule, ...] = (
     TransferRule("repeated_new_address", repeated_new_address, uses_windows=True, on="out"),
     TransferRule("volume_spike", volume_spike, uses_windows=True),
     TransferRule("unhosted_after_deposit", unhosted_after_deposit, uses_windows=True, on="out"),
+    # Per customer, over days (issue 14, S1 of the network design).
+    TransferRule("fan_in_7d", fan_in_7d, uses_windows=True, on="in"),
+    TransferRule("fan_out_7d", fan_out_7d, uses_windows=True, on="out"),
+    TransferRule("fan_in_30d", fan_in_30d, uses_windows=True, on="in"),
+    TransferRule("fan_out_30d", fan_out_30d, uses_windows=True, on="out"),
+    TransferRule("deposits_consolidated", deposits_consolidated, uses_windows=True, on="out"),
 )
 
 RULE_IDS: tuple[str, ...] = tuple(rule.rule_id for rule in TRANSFER_RULES)

@@ -1,9 +1,10 @@
-"""Rules on how a customer's activity compares with itself: pass-through, dormancy, new
-accounts, the declared profile, and spikes against the customer's own baseline."""
+"""Rules on how a customer's activity compares with itself: pass-through, consolidation,
+dormancy, new accounts, the declared profile, and spikes against the customer's own baseline."""
 
 from decimal import Decimal
 
 from schemas.config_types import Window
+from schemas.network_config import ConsolidationConfig
 from schemas.rule_configs import (
     DeclaredProfileConfig,
     DormantConfig,
@@ -17,6 +18,9 @@ from streams.rules.context import Check, Finding
 DAY_S = 86400
 TRAILING_DAYS = 29
 """The baseline of the spike rule: the 30d window without its last 24h."""
+CONSOLIDATION_WINDOW = Window.D7
+"""The window of ``deposits_consolidated``: daily buckets, so 6 to 7 days."""
+_CENTS = Decimal("0.01")
 
 
 def rapid_in_out(check: Check, config: RapidInOutConfig) -> Finding | None:
@@ -43,6 +47,64 @@ def rapid_in_out(check: Check, config: RapidInOutConfig) -> Finding | None:
                     f"usd_out_{config.window}": to_usd(withdrawals)},
         evidence_since_s=check.window_start_s(config.window),
     )
+
+
+def deposits_consolidated(check: Check, config: ConsolidationConfig) -> Finding | None:
+    """Many small deposits, then most of it out in a few large withdrawals (aggregation).
+
+    On a withdrawal, over the 7d window: ``min_deposits`` deposits or more, none above
+    ``max_single_deposit_pct`` of their total, which is ``min_deposits_usd`` or more and not
+    zero; ``max_withdrawals`` withdrawals or fewer, taking ``withdrawn_pct`` of the deposits or
+    more, their mean ``withdrawal_to_deposit_ratio`` x the mean deposit or more. Compared in
+    integer cents (``x <= y * r`` as ``x * den <= y * num``)."""
+    if not check.transfer.out:
+        return None
+    window = CONSOLIDATION_WINDOW
+    totals = check.totals(window)
+    n_in, usd_in, n_out, usd_out = (totals.count_in, totals.usd_in_cents, totals.count_out,
+                                    totals.usd_out_cents)
+    if n_in < config.min_deposits or not 0 < n_out <= config.max_withdrawals:
+        return None
+    if usd_in <= 0 or usd_in < setting_cents(config.min_deposits_usd):
+        return None
+    num, den = setting_ratio(config.max_single_deposit_pct)
+    if totals.max_in_cents * 100 * den > usd_in * num:  # the largest deposit is too big a part
+        return None
+    num, den = setting_ratio(config.withdrawn_pct)
+    if usd_out * 100 * den < usd_in * num:  # too little of it withdrawn
+        return None
+    num, den = setting_ratio(config.withdrawal_to_deposit_ratio)
+    # mean out >= ratio x mean in: usd_out / n_out >= ratio x usd_in / n_in
+    if usd_out * n_in * den < usd_in * n_out * num:
+        return None
+    ratio = (Decimal(usd_out * n_in) / Decimal(usd_in * n_out)).quantize(_CENTS)
+    mean_in, mean_out = _mean_usd(usd_in, n_in), _mean_usd(usd_out, n_out)
+    share = (Decimal(usd_out) * 100 / usd_in).quantize(Decimal("0.1"))
+    return Finding(
+        rule_id="deposits_consolidated",
+        severity=config.severity,
+        summary=f"{n_in} deposits of {to_usd(usd_in)} USD in {window} (mean {mean_in}, largest "
+        f"{to_usd(totals.max_in_cents)}), then {n_out} withdrawal(s) of {to_usd(usd_out)} USD "
+        f"({share}%, mean {mean_out}: {ratio} x the mean deposit)",
+        observed_value=ratio,
+        threshold=config.withdrawal_to_deposit_ratio,
+        measure=f"ratio_mean_withdrawal_to_mean_deposit_{window}",
+        window=window,
+        aggregates={f"count_in_{window}": Decimal(n_in),
+                    f"usd_in_{window}": to_usd(usd_in),
+                    f"mean_in_usd_{window}": mean_in,
+                    f"max_in_usd_{window}": to_usd(totals.max_in_cents),
+                    f"count_out_{window}": Decimal(n_out),
+                    f"usd_out_{window}": to_usd(usd_out),
+                    f"mean_out_usd_{window}": mean_out,
+                    f"pct_withdrawn_{window}": share},
+        evidence_since_s=check.window_start_s(window),
+    )
+
+
+def _mean_usd(cents: int, count: int) -> Decimal:
+    """The mean of ``count`` amounts totalling ``cents``, in USD to the cent (half-even)."""
+    return (Decimal(cents) / count / 100).quantize(_CENTS)
 
 
 def dormant_reactivated(check: Check, config: DormantConfig) -> Finding | None:

@@ -9,7 +9,7 @@ from schemas.risk import RiskLevel
 from schemas.rules import Window
 from streams.intake import Transfer
 from streams.ruleset import CompiledRules, ThresholdsCents, TierLimitsCents
-from streams.state import CustomerState, counterparty_key
+from streams.state import CustomerState, transfer_counterparty_key
 from streams.windows import WINDOW_S, WindowTotals
 
 
@@ -52,9 +52,11 @@ class Check:
         self.thresholds: ThresholdsCents = rules.thresholds_for(
             state.profile.country_of_residence)
         self._totals: dict[Window, WindowTotals] = {}
-        address = transfer.cp_address
-        self.counterparty_key = counterparty_key(address) if address else None
-        """The counterparty's key in the state (``streams.state.counterparty_key``), if any."""
+        self.counterparty_key = transfer_counterparty_key(
+            transfer.customer_id, transfer.cp_customer_id, transfer.cp_address)
+        """The counterparty's key in the state (``streams.state.transfer_counterparty_key``):
+        the other customer of an internal transfer, else the address; None if neither, or for
+        a transfer between the customer's own accounts."""
 
     def totals(self, window: Window) -> WindowTotals:
         totals = self._totals.get(window)

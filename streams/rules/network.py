@@ -17,7 +17,9 @@ MIXER = "mixer"
 UNHOSTED = "unhosted_wallet"
 
 
-def _fan(check: Check, config: FanConfig, out: bool) -> Finding | None:
+def _fan(check: Check, config: FanConfig, out: bool, rule_id: str) -> Finding | None:
+    """Distinct senders (deposits) or receivers (withdrawals) last seen within the window (exact
+    event time, not buckets), at least ``min_counterparties``; exact up to the 64 kept."""
     if check.transfer.out is not out:
         return None
     seen = check.state.counterparties_out if out else check.state.counterparties_in
@@ -28,7 +30,7 @@ def _fan(check: Check, config: FanConfig, out: bool) -> Finding | None:
         return None
     who = "receivers" if out else "senders"
     return Finding(
-        rule_id="fan_out" if out else "fan_in",
+        rule_id=rule_id,
         severity=config.severity,
         summary=f"{distinct} distinct {who} in {config.window}",
         observed_value=Decimal(distinct),
@@ -40,11 +42,29 @@ def _fan(check: Check, config: FanConfig, out: bool) -> Finding | None:
 
 
 def fan_in(check: Check, config: FanConfig) -> Finding | None:
-    return _fan(check, config, out=False)
+    return _fan(check, config, out=False, rule_id="fan_in")
 
 
 def fan_out(check: Check, config: FanConfig) -> Finding | None:
-    return _fan(check, config, out=True)
+    return _fan(check, config, out=True, rule_id="fan_out")
+
+
+def fan_in_7d(check: Check, config: FanConfig) -> Finding | None:
+    """Many distinct senders over days (default: 15 in 7d); the window is the config's."""
+    return _fan(check, config, out=False, rule_id="fan_in_7d")
+
+
+def fan_out_7d(check: Check, config: FanConfig) -> Finding | None:
+    return _fan(check, config, out=True, rule_id="fan_out_7d")
+
+
+def fan_in_30d(check: Check, config: FanConfig) -> Finding | None:
+    """Many distinct senders over a month (default: 25 in 30d)."""
+    return _fan(check, config, out=False, rule_id="fan_in_30d")
+
+
+def fan_out_30d(check: Check, config: FanConfig) -> Finding | None:
+    return _fan(check, config, out=True, rule_id="fan_out_30d")
 
 
 def repeated_new_address(check: Check, config: RepeatedNewAddressConfig) -> Finding | None:

@@ -9,6 +9,7 @@ import pytest
 
 from streams.amlsim import AmlsimError, AmlsimOptions, events, read_sample
 from streams.backtest import run_backtest
+from streams.state import customer_key
 
 NODES = """nodeid,isFraud,init_balance,fraudStep
 0,0,100.00,-1
@@ -70,10 +71,12 @@ def test_exact_events(tmp_path):
         "event_id": "amlsim-tx4-out", "customer_id": "amlsim-1",
         "occurred_at": "2026-01-03T12:00:00Z", "direction": "out", "asset": "USD",
         "amount": "3.25", "amount_usd": "3.25", "channel": "fiat",
-        "counterparty": {"address": "amlsim-2", "type": "other", "country": "DE"}}
+        "counterparty": {"address": "amlsim-2", "type": "other", "country": "DE",
+                         "customer_id": "amlsim-2"}}
     assert deposit == {**out, "event_id": "amlsim-tx4-in", "customer_id": "amlsim-2",
                        "direction": "in",
-                       "counterparty": {"address": "amlsim-1", "type": "other", "country": "DE"}}
+                       "counterparty": {"address": "amlsim-1", "type": "other", "country": "DE",
+                                        "customer_id": "amlsim-1"}}
 
 
 def test_step_length_and_start_are_configurable(tmp_path):
@@ -94,6 +97,29 @@ def test_every_event_is_accepted_by_the_core(tmp_path, default_rules):
     result = run_backtest(events(sample, AmlsimOptions()), default_rules)
     assert result.rejected == []
     assert result.events_applied == 12
+
+
+def test_both_legs_name_the_other_customer(tmp_path, default_rules):
+    """Each row is an internal transfer: the withdrawal names the receiver, the deposit the
+    sender, as ``counterparty.customer_id``; the core remembers that customer (not the address)
+    as the counterparty, and a row from an account to itself as no counterparty at all."""
+    transfers = TRANSFERS + "2,2,7,3\n"
+    sample = read_sample(sample_dir(tmp_path, transfers=transfers))
+    produced = [orjson.loads(raw) for topic, _, raw in events(sample, AmlsimOptions())
+                if topic == "transactions"]
+
+    assert [(e["customer_id"], e["direction"], e["counterparty"]["customer_id"])
+            for e in produced] == [
+        ("amlsim-0", "out", "amlsim-1"), ("amlsim-1", "in", "amlsim-0"),
+        ("amlsim-1", "out", "amlsim-2"), ("amlsim-2", "in", "amlsim-1"),
+        ("amlsim-1", "out", "amlsim-2"), ("amlsim-2", "in", "amlsim-1"),
+        ("amlsim-2", "out", "amlsim-2"), ("amlsim-2", "in", "amlsim-2")]
+    states = run_backtest(events(sample, AmlsimOptions()), default_rules).states
+    assert states[b"amlsim-2"].counterparties_in == {
+        customer_key("amlsim-1"): [1_767_398_400, 1_767_441_600, 2]}
+    assert states[b"amlsim-2"].counterparties_out == {}
+    assert states[b"amlsim-1"].counterparties_out == {
+        customer_key("amlsim-2"): [1_767_398_400, 1_767_441_600, 2]}
 
 
 def test_labels_and_amounts(tmp_path):

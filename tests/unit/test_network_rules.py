@@ -87,11 +87,16 @@ def test_fan_is_checked_only_on_transfers_of_its_direction(customer, customised,
     assert raised == [set()] * 9 + [{rule_id}, set(), {rule_id}, set()]
 
 
+DAY_FANS_OFF = {"rules": {rule_id: {"enabled": False} for rule_id in (
+    "fan_in_7d", "fan_out_7d", "fan_in_30d", "fan_out_30d")}}
+"""The fan rules over days (test_fan_days_rules.py) off: 15 counterparties or more raise them."""
+
+
 @pytest.mark.parametrize(("rule_id", "direction"), [("fan_in", "in"), ("fan_out", "out")])
 @pytest.mark.parametrize("minimum", [2, 25, COUNTERPARTIES_KEPT])
 def test_fan_min_counterparties_is_the_count_that_alerts(customer, customised, rule_id,
                                                         direction, minimum):
-    rules = customised({"rules": {rule_id: {"min_counterparties": minimum}}})
+    rules = customised(DAY_FANS_OFF, {"rules": {rule_id: {"min_counterparties": minimum}}})
     c = customer(tier=3, rules=rules)
 
     raised = c.send(_fan([direction] * minimum, range(minimum),

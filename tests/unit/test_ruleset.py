@@ -36,6 +36,8 @@ COOLDOWNS_S = {
     "flow_cycle": 30 * DAY_S, "layering_chain": 30 * DAY_S, "indirect_exposure": 30 * DAY_S,
 }
 """Every rule of the default rule file, with its cooldown."""
+PENDING_S1_RULES = ("high_risk_counterparty",)
+"""In the rule file, not yet in ``RULE_IDS`` (see ``test_default_rule_file_loads``)."""
 SEVERITIES = {
     "sanctioned_counterparty": "critical",
     **dict.fromkeys(("large_transfer", "structuring", "unverified_activity", "rapid_in_out",
@@ -78,7 +80,11 @@ def test_default_rule_file_loads(default_rules):
         2: TierLimitsCents(2_500_000, 5_000_000, 25_000_000, 10, 30),
         3: TierLimitsCents(12_500_000, 50_000_000, 250_000_000, 20, 75),
     }
-    every_rule = (*RULE_IDS, *NETWORK_RULE_IDS)
+    # TODO(intel helper): high_risk_counterparty is an S1 rule that the address-intelligence
+    # work adds to RULE_IDS; until it lands it is the one rule of the file no stage evaluates.
+    # Drop PENDING_S1_RULES then.
+    pending = tuple(rule for rule in PENDING_S1_RULES if rule not in RULE_IDS)
+    every_rule = (*RULE_IDS, *NETWORK_RULE_IDS, *pending)
     assert set(type(config.rules).model_fields) == set(every_rule) == set(COOLDOWNS_S)
     assert all(getattr(config.rules, rule).enabled for rule in every_rule)
     assert {rule: getattr(config.rules, rule).cooldown_s for rule in every_rule} == COOLDOWNS_S
