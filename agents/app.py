@@ -185,7 +185,7 @@ def _network_stages(app: faust.App, settings: Settings, rules: CompiledRules,
         Emitter(settings.partitions, settings.network_lateness_s), inputs,
         stage(COUNTERPARTY, table(COUNTERPARTY_TABLE, CounterpartyState.from_bytes)),
         stage(FLOW, flow_table), customers, flow_table, send_to, assigned,
-        settings.network_marker_interval_s)
+        settings.network_marker_interval_s, settings.network_idle_after_s)
 
 
 def create_app(settings: Settings, rules: CompiledRules | None = None) -> AmlApp:

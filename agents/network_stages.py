@@ -53,7 +53,7 @@ class NetworkStages:
     def __init__(self, topics: dict[str, str], emitter: Emitter, inputs: InputAligner,
                  counterparty: StageReplay, flow: StageReplay, customer_table: StateTable,
                  flow_table: StateTable, send_to: SendTo, assigned: Callable[[], set[int]],
-                 marker_interval_s: float) -> None:
+                 marker_interval_s: float, idle_after_s: float) -> None:
         self.topics = topics
         """``cp-legs`` and ``flows`` -> their topic names."""
         self.kinds = {name: kind for kind, name in topics.items()}
@@ -67,6 +67,8 @@ class NetworkStages:
         self.assigned = assigned
         """Partition numbers assigned to this worker now."""
         self.marker_interval_s = marker_interval_s
+        self.idle_after_s = idle_after_s
+        self._caught_up_since: dict[int, float] = {}
         self.flow_promised: dict[int, float] = {}
         """Owned flow partition -> the highest promise computed (and so sent or to be sent)."""
         self._steps: deque[tuple[dict[str, Marker], list[Awaitable[Any]]]] = deque()
@@ -132,7 +134,7 @@ class NetworkStages:
                 continue
             promise_s = NO_PROMISE_S if clock.high_s is None else (
                 clock.high_s - self.emitter.lateness_s)
-            idle = self.inputs.idle(partition)
+            idle = self._idle(partition)
             floor_s = clock.flows_floor_s
             if floor_s is not None or clock.high_s is not None:
                 floor_s = promise_s if floor_s is None else min(floor_s, promise_s)
@@ -146,6 +148,15 @@ class NetworkStages:
                 markers[f"f{partition}"] = Marker(f"f{partition}",
                                                   int(self.flow_promised[partition]))
         return markers
+
+    def _idle(self, partition: int) -> bool:
+        """Read to the end and quiet for ``idle_after_s`` (a pause between two fetches of a
+        live stream is not idleness)."""
+        if not self.inputs.idle(partition):
+            self._caught_up_since.pop(partition, None)
+            return False
+        since = self._caught_up_since.setdefault(partition, time.monotonic())
+        return time.monotonic() - since >= self.idle_after_s
 
     async def send_markers(self) -> list[Awaitable[Any]]:
         """Send the durable promises that moved (all of them every marker interval)."""

@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     network_max_held_per_partition: int = Field(
         200_000, ge=1, description="Internal records of one partition waiting for their "
         "producers' promises before fetching that partition pauses.")
+    network_idle_after_s: float = Field(
+        2.0, gt=0, description="An input partition read to its end and quiet this long is "
+        "idle: the network stages stop waiting for it (legs it sends later may be applied on "
+        "arrival, counted as recipient-late).")
     network_marker_interval_s: float = Field(
         1.0, gt=0, description="How often every producer repeats its promise to every "
         "partition (it is also sent whenever it moves).")
