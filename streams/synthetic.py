@@ -62,19 +62,27 @@ class ScenarioBuilder:
                  "occurred_at": _iso(at), "type": kind, **fields}
         self.scenario.events.append((ONBOARDING, event))
 
-    def verified(self, at: datetime, tier: int, country: str = "DE", **fields: Any) -> None:
-        self.onboard(at, "registered", country_of_residence=country, nationality=country)
+    def verified(self, at: datetime, tier: int, country: str = "DE",
+                 nationality: str | None = None, **fields: Any) -> None:
+        """Registered, KYC submitted and verified at ``tier``; resident in ``country``, a
+        national of ``nationality`` (default: the same country)."""
+        self.onboard(at, "registered", country_of_residence=country,
+                     nationality=nationality or country)
         self.onboard(at + timedelta(minutes=10), "kyc_submitted")
         self.onboard(at + timedelta(hours=2), "kyc_verified", kyc_tier=tier, **fields)
 
     def transfer(self, at: datetime, direction: str, usd: str, *, asset: str = "USDT",
                  address: str | None = None, cp_type: str = "exchange",
-                 country: str | None = None) -> None:
+                 country: str | None = None, cp_customer: str | None = None) -> None:
+        """One transfer of ``usd`` (a decimal string) in ``asset``; ``cp_customer`` names the
+        other customer of an internal transfer (``counterparty.customer_id``)."""
         counterparty: dict[str, Any] = {"type": cp_type}
         if address is not None:
             counterparty["address"] = address
         if country is not None:
             counterparty["country"] = country
+        if cp_customer is not None:
+            counterparty["customer_id"] = cp_customer
         event = {"event_id": self._id(), "customer_id": self.scenario.customer_id,
                  "occurred_at": _iso(at), "direction": direction, "asset": asset,
                  "amount": str((Decimal(usd) / USD_PER_UNIT[asset]).quantize(Decimal("1e-8"))),

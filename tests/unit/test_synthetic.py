@@ -4,6 +4,7 @@ rejected with its kind."""
 from collections import Counter
 from datetime import UTC, datetime
 from decimal import Decimal
+from itertools import pairwise
 from types import SimpleNamespace
 
 import pytest
@@ -16,6 +17,7 @@ from streams.synthetic import (
     planted_scenarios,
     to_messages,
 )
+from streams.synthetic_network import MIXER_USDT_POOL, NETWORK_PLANTED, network_scenarios
 
 END = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
 
@@ -118,3 +120,228 @@ def test_the_backtest_is_deterministic(stream, rules, result):
     again = run_backtest(stream.inputs, rules)
 
     assert [a.model_dump() for a in again.alerts] == [a.model_dump() for a in result.alerts]
+
+
+# --- The planted network typologies (streams/synthetic_network.py) ---------------------------
+
+TYPOLOGIES = {
+    "planted-collection": (6, ("collection_point",)),
+    "planted-distribution": (6, ("distribution_point",)),
+    "planted-shared-wallet": (2, ("shared_wallet_unrelated",)),
+    "planted-cycle": (3, ("flow_cycle",)),
+    "planted-layering": (5, ("layering_chain",)),
+    "planted-fast-layering": (4, ("layering_chain",)),
+    "planted-indirect-mixer": (3, ("indirect_exposure", "mixer_exposure")),
+    "planted-consolidation": (1, ("deposits_consolidated",)),
+    "planted-fan-in-30d": (1, ("fan_in_30d",)),
+}
+HOUR, DAY = 3600, 86400
+
+
+@pytest.fixture(scope="module")
+def network():
+    return network_scenarios(END)
+
+
+def _transfers(scenarios, name=None):
+    """Every transaction event of ``scenarios`` (of scenario ``name`` only, if given), with
+    its time in epoch seconds, in event-time order."""
+    events = [{**event, "at": int(datetime.fromisoformat(event["occurred_at"]).timestamp())}
+              for s in scenarios if name in (None, s.name)
+              for topic, event in s.events if topic == "transactions"]
+    return sorted(events, key=lambda e: (e["at"], e["event_id"]))
+
+
+def _usd(event):
+    return Decimal(event["amount_usd"])
+
+
+def test_network_planted_names_each_scenario_its_customers_and_rules(stream, network):
+    by_name: dict[str, list[str]] = {}
+    for s in network:
+        by_name.setdefault(f"planted-{s.name}", []).append(s.customer_id)
+
+    assert {name: (len(ids), rules) for name, (ids, rules) in NETWORK_PLANTED.items()} == (
+        TYPOLOGIES)
+    assert {name: tuple(ids) for name, ids in by_name.items()} == {
+        name: ids for name, (ids, _) in NETWORK_PLANTED.items()}
+    assert NETWORK_PLANTED["planted-cycle"][0] == (
+        "planted-cycle-a", "planted-cycle-b", "planted-cycle-c")
+    ids = [s.customer_id for s in network]
+    others = {s.customer_id for s in stream.planted + stream.background}
+    assert len(set(ids)) == len(ids) == 31 and others.isdisjoint(ids)
+
+
+def test_network_customers_are_verified_before_they_transfer(network):
+    for s in network:
+        onboarding = [e for topic, e in s.events if topic == "onboarding"]
+        verified = next(e for e in onboarding if e["type"] == "kyc_verified")
+        registered = onboarding[0]
+        first_transfer = _transfers([s])[0]
+
+        assert registered["type"] == "registered" and verified["kyc_tier"] == 2
+        assert registered["country_of_residence"] and registered["nationality"]
+        assert verified["occurred_at"] < first_transfer["occurred_at"]
+    events = [e["event_id"] for s in network for _, e in s.events]
+    assert len(set(events)) == len(events)
+
+
+def test_internal_transfers_have_both_legs_at_the_same_time(network):
+    internal = [e for e in _transfers(network) if "customer_id" in e["counterparty"]]
+    outs = [e for e in internal if e["direction"] == "out"]
+    ins = {(e["customer_id"], e["counterparty"]["customer_id"], e["at"], e["amount_usd"])
+           for e in internal if e["direction"] == "in"}
+
+    assert len(outs) == 3 + 4 + 3 + 2  # cycle, layering, fast layering, indirect mixer
+    assert len(ins) == len(internal) - len(outs) == len(outs)
+    assert {(e["counterparty"]["customer_id"], e["customer_id"], e["at"], e["amount_usd"])
+            for e in outs} == ins
+    assert all(e["counterparty"] == {"type": "other", "customer_id": e["counterparty"][
+        "customer_id"]} for e in internal)
+    assert all(e["customer_id"] != e["counterparty"]["customer_id"] for e in internal)
+
+
+def test_amounts_are_decimal_strings_inside_the_stream_span(network):
+    transfers = _transfers(network)
+    start, end = int(END.timestamp()) - 29 * DAY, int(END.timestamp())
+
+    assert all(isinstance(e["amount"], str) and isinstance(e["amount_usd"], str)
+               for e in transfers)
+    assert all(Decimal(e["amount"]) > 0 and _usd(e) == _usd(e).quantize(Decimal("0.01"))
+               for e in transfers)
+    assert all(start < e["at"] < end for e in transfers)
+
+
+def test_counterparty_typologies_have_their_shape(network):
+    paid = [e for e in _transfers(network, "collection") if e["direction"] == "out"]
+    assert len({e["customer_id"] for e in paid}) == len(paid) == 6
+    assert len({e["counterparty"]["address"] for e in paid}) == 1
+    assert all(e["counterparty"]["type"] == "unhosted_wallet" for e in paid)
+    assert all(900 <= _usd(e) <= 2000 for e in paid)
+    assert paid[-1]["at"] - paid[0]["at"] <= 3 * DAY
+    residences = {e["country_of_residence"] for s in network if s.name == "collection"
+                  for topic, e in s.events if e.get("type") == "registered"}
+    assert len(residences) == 3
+
+    received = _transfers(network, "distribution")
+    assert len({e["customer_id"] for e in received}) == len(received) == 6
+    assert len({e["counterparty"]["address"] for e in received}) == 1
+    assert all(e["direction"] == "in" and 1000 <= _usd(e) <= 1500 for e in received)
+    assert received[-1]["at"] - received[0]["at"] <= 4 * DAY
+
+    shared = [e for e in _transfers(network, "shared-wallet") if e["direction"] == "out"]
+    profiles = {(e["country_of_residence"], e["nationality"]) for s in network
+                if s.name == "shared-wallet" for topic, e in s.events
+                if e.get("type") == "registered"}
+    assert profiles == {("DE", "DE"), ("JP", "JP")}
+    assert len({e["customer_id"] for e in shared}) == 2
+    assert len({(e["counterparty"]["type"], e["counterparty"]["address"]) for e in shared}) == 1
+    assert shared[-1]["at"] - shared[0]["at"] <= 10 * DAY
+
+
+def _hops(network, name):
+    """The internal transfers of scenario ``name`` (their sender legs), in time order."""
+    return [e for e in _transfers(network, name)
+            if "customer_id" in e["counterparty"] and e["direction"] == "out"]
+
+
+def _forwarded(network, name, hops):
+    """Each hop's amount over the amount the sender received just before it."""
+    received = {}
+    shares = []
+    for e in _transfers(network, name):
+        if e["direction"] == "in":
+            received[e["customer_id"]] = _usd(e)
+        elif e in hops:
+            shares.append(_usd(e) / received[e["customer_id"]])
+    return shares
+
+
+def test_flow_typologies_have_their_shape(network):
+    a, b, c = NETWORK_PLANTED["planted-cycle"][0]
+    cycle = _hops(network, "cycle")
+    assert [(e["customer_id"], e["counterparty"]["customer_id"]) for e in cycle] == [
+        (a, b), (b, c), (c, a)]
+    assert [later["at"] - e["at"] for e, later in pairwise(cycle)] == [2 * DAY] * 2
+    assert _forwarded(network, "cycle", cycle) == [Decimal("0.9")] * 3
+    assert _usd(_transfers(network, "cycle")[0]) == 3000  # deposited at A from an exchange
+
+    for name, count, gaps in (("layering", 5, lambda gap: gap >= 2 * HOUR),
+                              ("fast-layering", 4, lambda gap: gap > 0)):
+        customers = NETWORK_PLANTED[f"planted-{name}"][0]
+        hops = _hops(network, name)
+        deposit = _transfers(network, name)[0]
+        assert deposit["customer_id"] == customers[0]
+        assert deposit["counterparty"] == {"type": "exchange"}
+        assert [(e["customer_id"], e["counterparty"]["customer_id"]) for e in hops] == list(
+            pairwise(customers))
+        assert len(hops) == count - 1
+        assert all(gaps(later["at"] - e["at"]) for e, later in pairwise(hops))
+        assert all(Decimal("0.85") <= share <= Decimal("0.95")
+                   for share in _forwarded(network, name, hops))
+    fast = _hops(network, "fast-layering")
+    assert fast[-1]["at"] - fast[0]["at"] <= 20 * 60
+
+    mixer = _transfers(network, "indirect-mixer")
+    hops = _hops(network, "indirect-mixer")
+    assert mixer[0]["counterparty"]["address"] == MIXER_USDT_POOL and _usd(mixer[0]) == 2000
+    assert len(hops) == 2 and hops[-1]["at"] - mixer[0]["at"] <= 5 * DAY
+    assert _forwarded(network, "indirect-mixer", hops) == [Decimal("0.9")] * 2
+
+
+def test_per_customer_typologies_have_their_shape(network):
+    transfers = _transfers(network, "consolidation")
+    deposits = [e for e in transfers if e["direction"] == "in"]
+    withdrawals = [e for e in transfers if e["direction"] == "out"]
+    assert len(deposits) == len({e["counterparty"]["address"] for e in deposits}) == 14
+    assert all(250 <= _usd(e) <= 600 for e in deposits)
+    assert deposits[-1]["at"] - deposits[0]["at"] <= 6 * DAY
+    assert len(withdrawals) == 2 and withdrawals[0]["at"] > deposits[-1]["at"]
+    assert withdrawals[-1]["at"] - deposits[0]["at"] < 6 * DAY  # the 7d window covers >= 6
+    assert sum(map(_usd, withdrawals)) / sum(map(_usd, deposits)) == Decimal("0.8")
+
+    senders = _transfers(network, "fan-in-30d")
+    times = [e["at"] for e in senders]
+    assert len(senders) == len({e["counterparty"]["address"] for e in senders}) == 28
+    assert max(sum(1 for t in times if start <= t < start + 7 * DAY) for start in times) == 9
+    assert times[-1] - times[0] <= 24 * DAY and all(_usd(e) < 200 for e in senders)
+
+
+@pytest.fixture(scope="module")
+def network_result(stream, network, default_rules):
+    """The S1 backtest over the planted, network and ordinary customers (shipped rules)."""
+    messages = to_messages(stream.planted + network + stream.background)
+    return run_backtest([(m.topic, m.key, m.value) for m in messages], default_rules)
+
+
+def test_network_customers_raise_only_their_per_customer_rules(stream, network,
+                                                               network_result):
+    """S1 alerts: mixer_exposure at the mixer's A, fan_in_30d and deposits_consolidated at
+    theirs once those rules exist; nothing else, and the other customers are unchanged."""
+    expected = Counter((s.customer_id, rule) for s in stream.planted + network
+                       for rule in s.expected_rules if rule in RULE_IDS)
+    mixer_a = NETWORK_PLANTED["planted-indirect-mixer"][0][0]
+
+    assert Counter((a.customer_id, a.rule_id) for a in network_result.alerts) == expected
+    assert expected[(mixer_a, "mixer_exposure")] == 1
+    assert [s.expected_rules for s in network if s.expected_rules] == [
+        ("mixer_exposure",), ("deposits_consolidated",), ("fan_in_30d",)]
+    [mixer] = [a for a in network_result.alerts if a.customer_id == mixer_a]
+    assert mixer.evidence.matches["service"] == "Tornado Cash"
+    assert network_result.rejected == []
+
+
+def test_network_scenarios_are_deterministic_and_copies_do_not_share(network):
+    again = network_scenarios(END)
+    copy = network_scenarios(END, prefix="copy")
+    addresses = {e["counterparty"].get("address") for e in _transfers(network)} - {
+        None, MIXER_USDT_POOL}
+    copied = {e["counterparty"].get("address") for e in _transfers(copy)}
+
+    assert [(s.customer_id, s.events) for s in again] == [
+        (s.customer_id, s.events) for s in network]
+    assert len(addresses) == 1 + 1 + 1 + 14 + 28  # collector, distributor, shared, senders
+    assert addresses.isdisjoint(copied)
+    assert {s.customer_id for s in copy} == {
+        customer.replace("planted-", "copy-", 1) for customers, _ in NETWORK_PLANTED.values()
+        for customer in customers}
