@@ -28,6 +28,7 @@ from streams.synthetic import (
     planted_scenarios,
     to_messages,
 )
+from streams.synthetic_network import NETWORK_PLANTED, network_scenarios
 
 DEMO_PORT = 19092
 METRICS_PORT = 9464
@@ -90,8 +91,9 @@ def _metric_lines(port: int) -> list[str]:
 
 
 def demo_stream(customers: int, end: datetime) -> tuple[list[Scenario], list[Message]]:
-    """The planted scenarios and every message the demo feeds, in order."""
-    planted = planted_scenarios(end)
+    """The planted scenarios (each rule of one customer, and the network typologies) and every
+    message the demo feeds, in order."""
+    planted = planted_scenarios(end) + network_scenarios(end)
     messages = to_messages(planted + background_scenarios(customers, end))
     return planted, messages + [message for message, _ in bad_messages(end)]
 
@@ -127,7 +129,8 @@ def run_demo(customers: int, keep_running: bool, jsonl: Path | None = None) -> i
     planted, messages = demo_stream(customers, datetime.now(UTC))
     bad = len(bad_messages(datetime.now(UTC)))
     say(f"amlstream demo: {customers:,} ordinary customers, {len(planted)} with planted "
-        f"behaviour, {len(messages) - bad:,} events, {bad} malformed messages")
+        f"behaviour ({len(NETWORK_PLANTED)} network typologies among them), "
+        f"{len(messages) - bad:,} events, {bad} malformed messages")
     say(f"starting a fresh local Kafka broker on {broker.bootstrap} ...")
     broker.wipe()
     broker.start()
@@ -140,6 +143,7 @@ def run_demo(customers: int, keep_running: bool, jsonl: Path | None = None) -> i
         asyncio.run(_feed(settings, messages))
         say("alerts as they arrive (severity, event time, rule, customer, summary):")
         expected = {rule for scenario in planted for rule in scenario.expected_rules}
+        expected |= {rule for _, rules in NETWORK_PLANTED.values() for rule in rules}
         by_rule = asyncio.run(_watch_alerts(settings, expected, SETTLE_TIMEOUT_S))
         if not worker.running:
             say("the worker stopped unexpectedly:\n" + worker.log_tail())

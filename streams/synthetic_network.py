@@ -38,6 +38,9 @@ _SCENARIOS: dict[str, tuple[int, tuple[str, ...]]] = {
     "indirect-mixer": (3, ("indirect_exposure", "mixer_exposure")),
     "consolidation": (1, ("deposits_consolidated",)),
     "fan-in-30d": (1, ("fan_in_30d",)),
+    "fan-in-7d": (1, ("fan_in_7d",)),
+    "fan-out-7d": (1, ("fan_out_7d",)),
+    "fan-out-30d": (1, ("fan_out_30d",)),
 }
 """Scenario name: (its number of customers, the rules expected to alert for it)."""
 
@@ -200,3 +203,25 @@ def _per_customer_typologies(plant: _Planter) -> None:
     for n in range(28):
         b.transfer(plant.at(24, 9 + 20 * n), "in", f"{60 + 37 * n % 140}.00",
                    address=plant.wallet(f"sender-{n}"), cp_type=UNHOSTED)
+
+    # 16 distinct senders within four days (fan_in_7d: 15), 80-200 USD each.
+    [b] = plant.new("fan-in-7d", s1_rules={0: ("fan_in_7d",)})
+    for n in range(16):
+        b.transfer(plant.at(5, 8 + 6 * n), "in", f"{80 + 23 * n % 120}.00",
+                   address=plant.wallet(f"fan-in-7d-{n}"), cp_type=UNHOSTED)
+
+    # Funded from an exchange, then 16 distinct receivers within four days (fan_out_7d: 15),
+    # 100-190 USD each (below every unhosted-wallet threshold).
+    [b] = plant.new("fan-out-7d", s1_rules={0: ("fan_out_7d",)})
+    b.transfer(plant.at(9, 10), "in", "3000.00", cp_type="exchange")
+    for n in range(16):
+        b.transfer(plant.at(5, 8 + 6 * n), "out", f"{100 + 17 * n % 90}.00",
+                   address=plant.wallet(f"fan-out-7d-{n}"), cp_type=UNHOSTED)
+
+    # Funded twice, then 26 distinct receivers, one every 20 hours (at most 9 in 7 days).
+    [b] = plant.new("fan-out-30d", s1_rules={0: ("fan_out_30d",)})
+    b.transfer(plant.at(26, 10), "in", "2500.00", cp_type="exchange")
+    b.transfer(plant.at(14, 10), "in", "2500.00", cp_type="exchange")
+    for n in range(26):
+        b.transfer(plant.at(24, 9 + 20 * n), "out", f"{60 + 29 * n % 120}.00",
+                   address=plant.wallet(f"fan-out-30d-{n}"), cp_type=UNHOSTED)
