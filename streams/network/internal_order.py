@@ -152,7 +152,8 @@ class InternalAligner:
 
     def frontier(self, partition: int) -> float:
         """Every record addressed to ``partition`` with a lower ``order_s`` is held or applied
-        (-inf when it is not assigned). It never goes below the applied frontier."""
+        (-inf when it is not assigned). It never goes below the applied frontier; it moves
+        back only from +inf (every producer idle) when one wakes up."""
         receiver = self.receivers.get(partition)
         if receiver is None:
             return -math.inf
@@ -202,19 +203,23 @@ class InternalAligner:
         return receiver.heap[0][0][0] if receiver is not None and receiver.heap else math.inf
 
     def flow_promise(self, partition: int, own_previous: float) -> float:
-        """The promise S3 ``partition`` may send now (epoch s; -inf: none yet): never below
-        ``own_previous``, its last one.
+        """The promise S3 ``partition`` may send now (epoch s; -inf: none yet), never below
+        ``own_previous`` (its last one): ``min(held_min, L, the S3 producers' values, applied
+        frontier)`` + ``hop_delay_s``, capped at ``M`` + ``hop_delay_s``.
 
-        Why it holds: a record S3 q sends from now on is caused by one it applies from now on,
-        stamped that cause's ``order_s`` + ``hop_delay_s``. The cause is held (``held_min``),
-        or still to come from an S1 producer that is not idle (>= its promise: ``L``, the
-        least of them) or from an S3 producer (>= the value ``frontier`` counts it at, the
-        T0 floor included). A record released since the last ``release`` call is also at or
-        above the applied frontier, and a recipient-late one is re-keyed to it: that bound
-        only matters when ``release`` was not called first. The minimum of those plus the
-        hop delay is therefore safe. It is capped at ``M + hop_delay_s``, ``M`` the highest
-        promise of an S1 producer, so that when every S1 partition is idle the promises do
-        not run into the future on their own (S3 waits for S1's time).
+        Why it holds: every record S3 q sends from now on is caused by a record q applies from
+        now on, stamped with that cause's ``order_s`` + ``hop_delay_s``. Such a cause is held
+        now (>= ``held_min``) or still to come: from an S1 producer that is not idle (>= its
+        promise, so >= ``L``, the least of them), or from an S3 producer (>= the value the
+        frontier counts it at: its promise, never below T0 + delay since every S3 record
+        descends from an S1 record at >= T0). A record of an idle S1 producer that wakes up
+        is at or above the applied frontier, or recipient-late and re-keyed to it: hence the
+        applied frontier in the minimum. With ``release`` called first that term changes
+        nothing (the applied frontier is then at least ``min(L, S3 values)``; unless an idle
+        producer woke up, the whole minimum equals it); it keeps a caller that did not
+        release first safe.
+        ``M`` is the highest promise of an S1 producer: when every S1 partition is idle, the
+        promises do not run into the future on their own; S3 waits for S1's time there.
         """
         if self.stage != "flow":
             raise ValueError("only the flow stage sends promises of its own")
