@@ -57,6 +57,9 @@ class _Receiver:
     """S1 producers: the lowest ``floor_s`` they reported."""
     applied: float = -math.inf
     """Every record below it has been released (the applied frontier)."""
+    ceiling: float = -math.inf
+    """The highest ``order_s`` of any record held here so far, or reported held by an S3
+    producer (``Marker.ceiling_s``)."""
     late: list[tuple[Envelope, Any]] = field(default_factory=list)
     done: list[Any] = field(default_factory=list)
 
@@ -121,6 +124,7 @@ class InternalAligner:
         else:
             receiver.ids.add(rid)
             heapq.heappush(receiver.heap, (item.order_key, item, ref))
+            receiver.ceiling = max(receiver.ceiling, item.order_s)
 
     def _promise(self, receiver: _Receiver, marker: Marker) -> None:
         name = marker.producer
@@ -128,6 +132,8 @@ class InternalAligner:
         receiver.idle[name] = marker.idle
         if marker.floor_s is not None and name in self.cs:
             receiver.floor[name] = min(marker.floor_s, receiver.floor.get(name, marker.floor_s))
+        if marker.ceiling_s is not None and name in self.fs:
+            receiver.ceiling = max(receiver.ceiling, marker.ceiling_s)
 
     def _upstream(self, receiver: _Receiver) -> float:
         """Least promise of the S1 producers that are not idle: -inf while one is unheard,
@@ -218,8 +224,11 @@ class InternalAligner:
         nothing (the applied frontier is then at least ``min(L, S3 values)``; unless an idle
         producer woke up, the whole minimum equals it); it keeps a caller that did not
         release first safe.
-        ``M`` is the highest promise of an S1 producer: when every S1 partition is idle, the
-        promises do not run into the future on their own; S3 waits for S1's time there.
+        The cap is ``max(M, G)`` + ``hop_delay_s``: ``M`` the highest promise of an S1
+        producer, ``G`` the highest ``order_s`` ever held by this or (as their markers report)
+        another S3 partition. When every S1 partition is idle the promises do not run into the
+        future on their own, yet rise far enough to complete every provenance record held (a
+        chain's later hops lie beyond S1's last event time).
         """
         if self.stage != "flow":
             raise ValueError("only the flow stage sends promises of its own")
@@ -229,8 +238,15 @@ class InternalAligner:
         cause = min(self.held_min(partition), self._upstream(receiver), self._flows(receiver),
                     receiver.applied)
         heard = [receiver.promise[name] for name in self.cs if name in receiver.promise]
-        cap = max(heard, default=-math.inf)
+        cap = max(max(heard, default=-math.inf), receiver.ceiling)
         return max(own_previous, min(cause, cap) + self.hop_delay_s)
+
+    def ceiling(self, partition: int) -> int | None:
+        """What this partition's S3 marker reports as ``ceiling_s`` (None: nothing held yet)."""
+        receiver = self.receivers.get(partition)
+        if receiver is None or receiver.ceiling == -math.inf:
+            return None
+        return int(receiver.ceiling)
 
     def late(self) -> int:
         """Recipient-late records received so far (all partitions, drops included)."""
