@@ -1,14 +1,14 @@
 """S2, the counterparty stage: who pays, and is paid by, one address or customer; its rules
-alert every customer involved (``docs/network-design.md`` §5, §6.2, §7).
+alert every customer involved (``docs/network-design.md`` §5, §6.2, §7). Pure.
 
-Pure: ``apply_leg`` applies one leg (an ``Envelope`` whose body is a ``Leg`` with ``cp_key``
-set) to the counterparty's state and returns the alerts it leads to; ``screen_listing``
-screens the customers kept against a new listing of the address; ``is_expired`` says when
-no rule can read a state any more.
+``apply_leg`` applies one leg (an ``Envelope`` whose body is a ``Leg`` with ``cp_key`` set)
+to the counterparty's state (``counterparty_state``) and returns the alerts it leads to;
+``screen_listing`` screens the customers kept against a new listing of the address;
+``is_expired`` says when no rule can read a state any more.
 
 - ``collection_point`` (on a customer's payment to it) / ``distribution_point`` (on a payment
   by it): at least ``min_customers_30d`` distinct customers on that side within 30 d (checked
-  first, as its customers include the 7 d ones), or ``min_customers_7d`` within 7 d, and at
+  first: its customers include the 7 d ones), or ``min_customers_7d`` within 7 d, and at
   least ``min_total_usd`` paid that way over the window (UTC day buckets: the days the window
   touches). Never for a service type (``network.service_types``) or a leg listed ``service``.
 - ``shared_wallet_unrelated`` (either direction, ``a:`` keys of type ``unhosted_wallet``):
@@ -17,25 +17,14 @@ no rule can read a state any more.
   matching between countries and nationalities (each customer an edge between its two), so
   its largest size is a maximum bipartite matching: exact, whatever ``min_customers``.
 
-Each rule alerts every customer involved (newest first), each once per aligned period
+Each rule alerts every customer involved (most recent first), each once per aligned period
 (``order_s // cooldown_s``; with cooldown 0, per triggering event), keyed by that customer:
-``alert_id(customer_id, rule_id, "cp:<cp_key>:<period>")``. A customer forgotten (64 cap)
-and back in the same period is alerted again, with the same id.
-
-Measured sizes of ``CounterpartyState.to_bytes`` (``tests/unit/test_counterparty_stage.py``):
-a one-off address (one customer, one leg, a 36-character event id): **258 B** (asserted
-< 400 B). Worst case at the default caps, every cap full (64 payers and 64 payees with 3
-transfers each, 31 day buckets, 3 rules alerted for all 128, 16 listings screened), with
-12-character customer ids, 36-character event ids and 11-digit amounts: **44,409 B**
-(asserted < ``WORST_CASE_BYTES`` = 48,000). Where it goes: a customer entry ~300 B (id, its
-snapshot ~75 B, 3 transfers ~62 B each), 128 of them ~38 KB; ``alerted`` ~3.9 KB; days and
-screened ~1 KB each. With 12-character event ids: 35,193 B; with every identifier at its
-schema maximum (128 characters): 124,281 B. Entries and ``alerted`` scale with
-``customers_per_counterparty`` (at its maximum, 256, about 4 times as much).
+``alert_id(customer_id, rule_id, "cp:<cp_key>:<period>")``. A customer forgotten (cap) and
+back in the same period is alerted again, with the same id. The state, its encoding and its
+measured sizes: ``counterparty_state``.
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -57,24 +46,20 @@ from streams.network.counterparty_state import (
     D30_S,
     DAY_S,
     SCREENED_KEPT,
-    TRANSFERS_KEPT,
+    WORST_CASE_BYTES,
     CounterpartyState,
     CpTransfer,
-    CustomerEntry,
     Period,
 )
 from streams.network.records import Envelope, Leg
 from streams.ruleset import CompiledRules
 
-__all__ = ["CounterpartyOutcome", "CounterpartyState", "apply_leg", "is_expired",
-           "retention_s", "screen_listing"]
+__all__ = ["WORST_CASE_BYTES", "CounterpartyOutcome", "CounterpartyState", "apply_leg",
+           "is_expired", "retention_s", "screen_listing", "unconnected"]
 
 UNHOSTED = "unhosted_wallet"
 SERVICE_LIST = "service"
 OTHERS_MAX = 10
-WORST_CASE_BYTES = 48_000
-"""Encoded worst case at the default caps with 12-character customer ids and 36-character
-event ids (see the module docstring)."""
 
 
 @dataclass
@@ -85,14 +70,14 @@ class CounterpartyOutcome:
 
 @dataclass(slots=True)
 class _Hit:
-    """A rule found true on a leg: what every customer involved is told."""
+    """A rule found true: what every customer involved is told."""
 
     rule_id: str
     config: RuleConfig
     involved: list[str]
     """Customers involved, most recent first."""
     sides: tuple[bool, ...]
-    """The sides (``out``) their transfers are on."""
+    """The sides (``out``) of their transfers that count."""
     observed: Decimal
     threshold: Decimal
     measure: str
@@ -100,6 +85,9 @@ class _Hit:
     aggregates: dict[str, Decimal]
     summary: str
     others_total: int
+    triggered_at_s: int
+    severity: Severity
+    matches: dict[str, str] = field(default_factory=dict)
 
 
 def retention_s(rules: CompiledRules) -> int:
@@ -130,15 +118,19 @@ def apply_leg(state: CounterpartyState | None, envelope: Envelope, rules: Compil
     state.record(leg, now_s, rules.config.network.customers_per_counterparty)
     state.cp_type = leg.cp_type
     state.last_key = envelope.order_key
+    cp_key = leg.cp_key
     hits: list[_Hit] = []
-    network = rules.config.network
-    if leg.cp_type not in network.service_types and SERVICE_LIST not in leg.listed:
-        hits += _fan(state, leg, now_s, rules)
-    if leg.cp_type == UNHOSTED and leg.cp_key.startswith("a:"):
-        hits += _shared_wallet(state, leg, now_s, rules)
+    if leg.cp_type not in rules.config.network.service_types and SERVICE_LIST not in leg.listed:
+        hits += _fan(state, cp_key, leg, now_s, rules)
+    if leg.cp_type == UNHOSTED and cp_key.startswith("a:"):
+        hits += _shared_wallet(state, cp_key, leg, now_s, rules)
     alerts: list[Alert] = []
     for hit in hits:
-        alerts += _alert_all(state, leg.cp_key, hit, leg, now_s, rules)
+        period = _period(hit.config, leg, now_s)
+        new = _not_alerted(state, hit.rule_id, period, hit.involved)
+        if new:
+            _remember(state, hit, period, new)
+            alerts += _alerts(state, cp_key, hit, f"cp:{cp_key}:{period}", new, rules)
     return state, CounterpartyOutcome(alerts)
 
 
@@ -157,7 +149,8 @@ def _display(cp_key: str, cp_type: str) -> str:
     return f"{cp_type.replace('_', ' ')} {short}"
 
 
-def _fan(state: CounterpartyState, leg: Leg, now_s: int, rules: CompiledRules) -> list[_Hit]:
+def _fan(state: CounterpartyState, cp_key: str, leg: Leg, now_s: int,
+         rules: CompiledRules) -> list[_Hit]:
     """``collection_point`` on a payment to the counterparty, ``distribution_point`` on one by
     it."""
     out = leg.out
@@ -165,18 +158,14 @@ def _fan(state: CounterpartyState, leg: Leg, now_s: int, rules: CompiledRules) -
     config = getattr(rules.config.rules, rule_id)
     if not config.enabled:
         return []
-    who, usd_name = ("payers", "usd_to_counterparty") if out else ("payees",
-                                                                    "usd_from_counterparty")
+    who, usd_name, verb = (("payers", "usd_to_counterparty", "paid") if out
+                           else ("payees", "usd_from_counterparty", "were paid by"))
     for window_s, minimum in ((D30_S, config.min_customers_30d), (D7_S, config.min_customers_7d)):
         involved = state.within(out, window_s, now_s)
-        if len(involved) < minimum:
-            continue
         usd_cents = state.usd(out, window_s, now_s)
-        if usd_cents < setting_cents(config.min_total_usd):
+        if len(involved) < minimum or usd_cents < setting_cents(config.min_total_usd):
             continue
         window = _window(window_s)
-        verb = "paid" if out else "were paid by"
-        usd = to_usd(usd_cents)
         return [_Hit(
             rule_id=rule_id, config=config, involved=involved, sides=(out,),
             observed=Decimal(len(involved)), threshold=Decimal(minimum),
@@ -187,9 +176,10 @@ def _fan(state: CounterpartyState, leg: Leg, now_s: int, rules: CompiledRules) -
                 f"{usd_name}_7d": to_usd(state.usd(out, D7_S, now_s)),
                 f"{usd_name}_30d": to_usd(state.usd(out, D30_S, now_s)),
             },
-            summary=f"{len(involved)} customers {verb} {_display(leg.cp_key or '', leg.cp_type)}"
-                    f" within {window} ({usd:,.2f} USD)",
+            summary=f"{len(involved)} customers {verb} {_display(cp_key, leg.cp_type)}"
+                    f" within {window} ({to_usd(usd_cents):,.2f} USD)",
             others_total=(state.distinct_payers_total if out else state.distinct_payees_total) - 1,
+            triggered_at_s=leg.at_s, severity=config.severity,
         )]
     return []
 
@@ -216,28 +206,18 @@ def unconnected(profiles: list[tuple[str | None, str | None]]) -> int:
     return sum(augment(left, set()) for left in adjacency)
 
 
-def _users(state: CounterpartyState, window_s: int, now_s: int) -> list[str]:
-    """Customers on either side within the window, most recent first (ties by id)."""
-    last: dict[str, int] = {}
-    for out in (True, False):
-        entries = state.side(out)
-        for customer_id in state.within(out, window_s, now_s):
-            last[customer_id] = max(last.get(customer_id, 0), entries[customer_id].last_s)
-    return sorted(last, key=lambda customer_id: (-last[customer_id], customer_id))
-
-
-def _shared_wallet(state: CounterpartyState, leg: Leg, now_s: int,
+def _shared_wallet(state: CounterpartyState, cp_key: str, leg: Leg, now_s: int,
                    rules: CompiledRules) -> list[_Hit]:
     config = rules.config.rules.shared_wallet_unrelated
     if not config.enabled:
         return []
-    users = _users(state, config.window_s, now_s)
-    if len(users) < config.min_customers or not _new_for(state, "shared_wallet_unrelated",
-                                                         config, leg, now_s, users):
+    users = state.users(config.window_s, now_s)
+    period = _period(config, leg, now_s)
+    if len(users) < config.min_customers or not _not_alerted(
+            state, "shared_wallet_unrelated", period, users):
         return []  # too few, or every one of them was alerted in this period already
-    profiles = [(snapshot[2], snapshot[3]) for snapshot in
-                (_entry(state, customer_id, (True, False)).snapshot for customer_id in users)]
-    found = unconnected(profiles)
+    snapshots = [state.entry(customer_id, (True, False)).snapshot for customer_id in users]
+    found = unconnected([(snapshot[2], snapshot[3]) for snapshot in snapshots])
     if found < config.min_customers:
         return []
     window = _window(config.window_s)
@@ -252,8 +232,9 @@ def _shared_wallet(state: CounterpartyState, leg: Leg, now_s: int,
             "usd_from_counterparty_30d": to_usd(state.usd(False, D30_S, now_s)),
         },
         summary=f"{len(users)} customers ({found} unrelated) used "
-                f"{_display(leg.cp_key or '', leg.cp_type)} within {window}",
+                f"{_display(cp_key, leg.cp_type)} within {window}",
         others_total=len(users) + state.forgotten() - 1,
+        triggered_at_s=leg.at_s, severity=config.severity,
     )]
 
 
@@ -268,91 +249,63 @@ def _period(config: RuleConfig, leg: Leg, now_s: int) -> Period:
     return leg.event_id if config.cooldown_s == 0 else now_s // config.cooldown_s
 
 
-def _new_for(state: CounterpartyState, rule_id: str, config: RuleConfig, leg: Leg, now_s: int,
-             involved: list[str]) -> list[str]:
-    """The customers of ``involved`` not alerted for the rule in the current period."""
-    period, alerted = state.alerted.get(rule_id, (None, []))
-    if period != _period(config, leg, now_s):
+def _not_alerted(state: CounterpartyState, rule_id: str, period: Period,
+                 involved: list[str]) -> list[str]:
+    """The customers of ``involved`` not alerted for the rule in ``period``."""
+    alerted_period, alerted = state.alerted.get(rule_id, (None, []))
+    if alerted_period != period:
         return involved
     done = set(alerted)
     return [customer_id for customer_id in involved if customer_id not in done]
 
 
-def _entry(state: CounterpartyState, customer_id: str, sides: tuple[bool, ...]) -> CustomerEntry:
-    """The customer's most recent entry on ``sides`` (payers first on a tie)."""
-    entries = [entry for out in sides if (entry := state.side(out).get(customer_id))]
-    return max(entries, key=lambda entry: entry.last_s)
-
-
-def _transfers(state: CounterpartyState, customer_id: str, sides: tuple[bool, ...],
-               keep: Callable[[CpTransfer], bool] = lambda _: True) -> list[CpTransfer]:
-    """The customer's kept transfers with the counterparty on ``sides``, newest first."""
-    found = [transfer for out in sides if (entry := state.side(out).get(customer_id))
-             for transfer in entry.transfers if keep(transfer)]
-    return sorted(found, key=lambda t: (t[1], t[0]), reverse=True)[:TRANSFERS_KEPT]
-
-
-def _triggering(transfers: list[CpTransfer]) -> list[TriggeringEvent]:
-    return [TriggeringEvent(event_id=event_id, occurred_at=_at(at_s),
-                            direction="out" if out else "in", amount_usd=to_usd(usd_cents))
-            for event_id, at_s, out, usd_cents in transfers]
-
-
-def _others(state: CounterpartyState, involved: list[str],
-            sides: tuple[bool, ...]) -> list[tuple[str, NetworkTransfer]]:
-    """The latest transfer of the first ``OTHERS_MAX + 1`` customers involved."""
-    others = []
-    for customer_id in involved[:OTHERS_MAX + 1]:
-        event_id, at_s, out, usd_cents = _entry(state, customer_id, sides).latest
-        others.append((customer_id, NetworkTransfer(
-            customer_id=customer_id, event_id=event_id, occurred_at=_at(at_s),
-            direction="out" if out else "in", amount_usd=to_usd(usd_cents))))
-    return others
-
-
-def _alert(customer_id: str, rule_id: str, key: str, severity: Severity, triggered_at_s: int,
-           hit: _Hit, state: CounterpartyState, cp_key: str,
-           transfers: list[CpTransfer], others: list[tuple[str, NetworkTransfer]],
-           rules: CompiledRules, matches: dict[str, str] | None = None) -> Alert:
-    snapshot = _entry(state, customer_id, hit.sides).snapshot
-    return Alert(
-        alert_id=alert_id(customer_id, rule_id, key),
-        customer_id=customer_id, rule_id=rule_id, rule_set_version=rules.version,
-        severity=severity_for(severity, snapshot, rules),
-        triggered_at=_at(triggered_at_s), summary=hit.summary,
-        observed_value=hit.observed, threshold=hit.threshold, measure=hit.measure,
-        window=hit.window,
-        evidence=Evidence(
-            triggering_events=_triggering(transfers), aggregates=hit.aggregates,
-            matches=matches or {},
-            network=NetworkEvidence(
-                counterparty=cp_key, counterparty_type=state.cp_type,
-                others=[transfer for other, transfer in others
-                        if other != customer_id][:OTHERS_MAX],
-                others_total=max(hit.others_total, 0)),
-        ),
-        customer=customer_snapshot(snapshot),
-    )
-
-
-def _alert_all(state: CounterpartyState, cp_key: str, hit: _Hit, leg: Leg, now_s: int,
-               rules: CompiledRules) -> list[Alert]:
-    """One alert per customer involved not yet alerted in this period; remembers them."""
-    new = _new_for(state, hit.rule_id, hit.config, leg, now_s, hit.involved)
-    if not new:
-        return []
-    period = _period(hit.config, leg, now_s)
-    last_period, alerted = state.alerted.get(hit.rule_id, (None, []))
-    if last_period != period:
-        alerted = []
-    kept = [customer_id for customer_id in alerted
-            if any(customer_id in state.side(out) for out in hit.sides)]
+def _remember(state: CounterpartyState, hit: _Hit, period: Period, new: list[str]) -> None:
+    """Add ``new`` to the customers alerted in ``period``, keeping only those still kept on
+    the rule's sides (at most the cap per side)."""
+    alerted_period, alerted = state.alerted.get(hit.rule_id, (None, []))
+    kept = [customer_id for customer_id in alerted if alerted_period == period
+            and any(customer_id in state.side(out) for out in hit.sides)]
     state.alerted[hit.rule_id] = (period, kept + new)
-    others = _others(state, hit.involved, hit.sides)
-    return [_alert(customer_id, hit.rule_id, f"cp:{cp_key}:{period}", hit.config.severity,
-                   leg.at_s, hit, state, cp_key, _transfers(state, customer_id, hit.sides),
-                   others, rules)
-            for customer_id in new]
+
+
+def _transfer(transfer: CpTransfer, customer_id: str) -> NetworkTransfer:
+    event_id, at_s, out, usd_cents = transfer
+    return NetworkTransfer(customer_id=customer_id, event_id=event_id, occurred_at=_at(at_s),
+                           direction="out" if out else "in", amount_usd=to_usd(usd_cents))
+
+
+def _alerts(state: CounterpartyState, cp_key: str, hit: _Hit, key: str, customers: list[str],
+            rules: CompiledRules, after_s: int | None = None) -> list[Alert]:
+    """One alert per customer of ``customers``; its own transfers with the counterparty are
+    those at ``at_s > after_s`` (all kept if None), the others are the latest transfers of
+    the first ``OTHERS_MAX`` other customers involved."""
+    others = [(customer_id, _transfer(state.entry(customer_id, hit.sides).latest, customer_id))
+              for customer_id in hit.involved[:OTHERS_MAX + 1]]
+    alerts = []
+    for customer_id in customers:
+        snapshot = state.entry(customer_id, hit.sides).snapshot
+        own = state.transfers(customer_id, hit.sides, after_s)
+        alerts.append(Alert(
+            alert_id=alert_id(customer_id, hit.rule_id, key),
+            customer_id=customer_id, rule_id=hit.rule_id, rule_set_version=rules.version,
+            severity=severity_for(hit.severity, snapshot, rules),
+            triggered_at=_at(hit.triggered_at_s), summary=hit.summary,
+            observed_value=hit.observed, threshold=hit.threshold, measure=hit.measure,
+            window=hit.window,
+            evidence=Evidence(
+                triggering_events=[TriggeringEvent(
+                    event_id=event_id, occurred_at=_at(at_s), direction="out" if out else "in",
+                    amount_usd=to_usd(usd_cents)) for event_id, at_s, out, usd_cents in own],
+                aggregates=hit.aggregates, matches=hit.matches,
+                network=NetworkEvidence(
+                    counterparty=cp_key, counterparty_type=state.cp_type,
+                    others=[transfer for other, transfer in others
+                            if other != customer_id][:OTHERS_MAX],
+                    others_total=max(hit.others_total, 0)),
+            ),
+            customer=customer_snapshot(snapshot),
+        ))
+    return alerts
 
 
 # --- retroactive screening (§7) -------------------------------------------------------------
@@ -370,42 +323,34 @@ def screen_listing(state: CounterpartyState, cp_key: str, listing: Listing,
     state.screened.append(screened_id)
     del state.screened[:-SCREENED_KEPT]
     since_s = listing.listed_at_s - config.lookback_s
-
-    def recent(transfer: CpTransfer) -> bool:
-        return transfer[1] > since_s
-
     sides = (True, False)
     found = {customer_id: transfers for customer_id in {**state.payers, **state.payees}
-             if (transfers := _transfers(state, customer_id, sides, recent))}
+             if (transfers := state.transfers(customer_id, sides, since_s))}
     customers = sorted(found, key=lambda customer_id: (-found[customer_id][0][1], customer_id))
-    if not customers:
-        return []
-    severity = Severity.CRITICAL if listing.list == "sanctions" else config.severity
-    window = _window(config.lookback_s)
     named = ", ".join(part for part in (listing.entity, listing.source) if part)
-    listed_on = _at(listing.listed_at_s).date().isoformat()
     matches = {"list": listing.list, "listing": listing.key, "listed_address": listing.address,
                "listed_at": _at(listing.listed_at_s).isoformat()}
     matches |= {name: value for name, value in (("entity", listing.entity),
                                                  ("source", listing.source)) if value}
-    others_total = len(customers) + state.forgotten() - 1
+    base = _Hit(
+        rule_id="retro_listed_counterparty", config=config, involved=customers, sides=sides,
+        observed=Decimal(0), threshold=Decimal(0), measure="usd_recent_transfers_listed",
+        window=_window(config.lookback_s), aggregates={}, summary="",
+        others_total=len(customers) + state.forgotten() - 1,
+        triggered_at_s=listing.listed_at_s, matches=matches,
+        severity=Severity.CRITICAL if listing.list == "sanctions" else config.severity)
+    key = f"listing:{listing.key}:{listing.listed_at_s}"
     alerts = []
-    others = _others(state, customers, sides)
     for customer_id in customers:
         transfers = found[customer_id]
         usd = to_usd(sum(transfer[3] for transfer in transfers))
-        hit = _Hit(
-            rule_id="retro_listed_counterparty", config=config, involved=customers,
-            sides=sides, observed=usd, threshold=Decimal(0),
-            measure="usd_with_listed_counterparty", window=window,
-            aggregates={"usd_with_counterparty": usd,
-                        "transfers_with_counterparty": Decimal(len(transfers))},
-            summary=f"{len(transfers)} transfer(s) of {usd:,.2f} USD with "
+        hit = replace(
+            base, observed=usd,
+            aggregates={"usd_recent_transfers": usd,
+                        "recent_transfers": Decimal(len(transfers))},
+            summary=f"{len(transfers)} recent transfer(s) ({usd:,.2f} USD) with "
                     f"{_display(cp_key, state.cp_type)}, listed on {listing.list}"
-                    + (f" ({named})" if named else "") + f" on {listed_on}",
-            others_total=others_total)
-        alerts.append(_alert(customer_id, hit.rule_id,
-                             f"listing:{listing.key}:{listing.listed_at_s}", severity,
-                             listing.listed_at_s, hit, state, cp_key, transfers, others, rules,
-                             matches))
+                    + (f" ({named})" if named else "")
+                    + f" on {_at(listing.listed_at_s).date().isoformat()}")
+        alerts += _alerts(state, cp_key, hit, key, [customer_id], rules, since_s)
     return alerts

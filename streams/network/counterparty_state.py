@@ -15,7 +15,8 @@ event time (``at_s``) is kept for evidence and for retroactive screening.
   exact while nobody was forgotten; a forgotten customer who comes back counts again.
 - ``days``: USD paid to / by it per UTC day of order time, only days with activity, at most
   ``DAYS_KEPT``: the days that intersect the last 30 days.
-- ``alerted``: per rule, the period last alerted in and the customers alerted in it.
+- ``alerted``: per rule, the period last alerted in and the customers alerted in it (only
+  those still kept on the rule's sides: at most the cap per side).
 - ``screened``: the listings already screened (``listing key:listed_at_s``), newest last.
 
 Encoded (``to_bytes``) as one orjson array, first element the format version:
@@ -24,6 +25,16 @@ distinct_payers_total, distinct_payees_total, alerted, screened]`` with ``days``
 ``[[day, usd_to, usd_from], ...]``, a customer entry as ``[customer_id, last_s, count,
 usd_cents, snapshot, [[event_id, at_s, usd_cents], ...]]`` (its side gives the direction) and
 ``alerted`` as ``{rule_id: [period, [customer_id, ...]]}``.
+
+Measured sizes (``tests/unit/test_counterparty_stage.py``): a one-off address (one customer,
+one leg, a 36-character event id): **258 B** (asserted < 400 B). Worst case at the default
+caps, every cap full (64 payers and 64 payees with 3 transfers each, 31 day buckets, 3 rules
+alerted for all 128, 16 listings screened), with 12-character customer ids, 36-character
+event ids and 11-digit amounts: **44,409 B** (asserted < ``WORST_CASE_BYTES``). Where it goes:
+a customer entry ~300 B (id, snapshot ~75 B, 3 transfers ~62 B each), 128 of them ~38 KB;
+``alerted`` ~3.9 KB; days and screened ~1 KB each. With 12-character event ids: 35,193 B;
+with every identifier at its schema maximum (128 characters): 124,281 B. Entries and
+``alerted`` scale with ``customers_per_counterparty`` (at its maximum, 256, ~4 times as much).
 """
 
 from dataclasses import dataclass, field
@@ -40,6 +51,8 @@ D30_S = 30 * DAY_S
 DAYS_KEPT = 31
 TRANSFERS_KEPT = 3
 SCREENED_KEPT = 16
+WORST_CASE_BYTES = 48_000
+"""Encoded worst case at the default caps, 12-character customer and 36-character event ids."""
 
 CpTransfer = tuple[str, int, bool, int]
 """A customer's transfer with the counterparty: (event_id, at_s, out, usd_cents)."""
@@ -147,6 +160,19 @@ class CounterpartyState:
             del self.days[old]
         self.last_seen_s = now_s
 
+    def entry(self, customer_id: str, sides: tuple[bool, ...]) -> CustomerEntry:
+        """The customer's most recent entry on ``sides`` (the first side on a tie)."""
+        entries = [entry for out in sides if (entry := self.side(out).get(customer_id))]
+        return max(entries, key=lambda entry: entry.last_s)
+
+    def transfers(self, customer_id: str, sides: tuple[bool, ...],
+                  after_s: int | None = None) -> list[CpTransfer]:
+        """The customer's kept transfers on ``sides`` (at ``at_s > after_s`` if given), the
+        newest ``TRANSFERS_KEPT`` by event time, newest first."""
+        found = [transfer for out in sides if (entry := self.side(out).get(customer_id))
+                 for transfer in entry.transfers if after_s is None or transfer[1] > after_s]
+        return sorted(found, key=lambda t: (t[1], t[0]), reverse=True)[:TRANSFERS_KEPT]
+
     def within(self, out: bool, window_s: int, now_s: int) -> list[str]:
         """Customers on that side seen in ``(now_s - window_s, now_s]``, most recent first."""
         since_s = now_s - window_s
@@ -156,6 +182,15 @@ class CounterpartyState:
                 break  # entries are in last_s order
             found.append(customer_id)
         return found
+
+    def users(self, window_s: int, now_s: int) -> list[str]:
+        """Customers on either side within the window, most recent first (ties by id)."""
+        last: dict[str, int] = {}
+        for out in (True, False):
+            for customer_id in self.within(out, window_s, now_s):
+                last[customer_id] = max(last.get(customer_id, 0),
+                                        self.side(out)[customer_id].last_s)
+        return sorted(last, key=lambda customer_id: (-last[customer_id], customer_id))
 
     def usd(self, out: bool, window_s: int, now_s: int) -> int:
         """USD paid to it (``out``) or by it over the UTC days that intersect

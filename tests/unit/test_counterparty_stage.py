@@ -25,7 +25,7 @@ from streams.network.counterparty import (
     screen_listing,
     unconnected,
 )
-from streams.network.counterparty_state import FORMAT
+from streams.network.counterparty_state import DAYS_KEPT, FORMAT
 from streams.network.records import RANK_LEG, Envelope, FormatError, Leg, Snapshot
 from streams.ruleset import CompiledRules
 
@@ -232,10 +232,25 @@ def test_cap_keeps_64_and_counts_every_customer(stage):
     assert len(state.alerted["collection_point"][1]) == 64
     last = s.alerts[-1]
     assert last.customer_id == "c69"
-    assert last.observed_value == 64
+    assert (last.observed_value, last.window) == (64, "30d")  # 30d first: it holds the 7d ones
     assert last.evidence.network.others_total == 69
     assert [other.customer_id for other in last.evidence.network.others] == [
         f"c{n}" for n in range(68, 58, -1)]
+
+
+def test_usd_over_the_days_the_window_touches(stage):
+    """USD is kept per UTC day: a window counts the days it touches, so up to one day more."""
+    s = stage()
+    s.leg("c0", 0, "1000")  # day 0
+    s.leg("c1", D, "200")  # day 1, 00:00
+    s.leg("c2", 8 * D, "30", out=False)  # day 8
+    state, now = s.state, T + 8 * D + 12 * H  # the 7d window starts at day 1, 12:00
+
+    assert state.usd(True, 7 * D, now) == 200_00  # day 1 touched: its 200 count, day 0 not
+    assert state.usd(False, 7 * D, now) == 30_00
+    assert state.usd(True, 30 * D, now) == 1200_00
+    s.leg("c3", 31 * D, "1")  # day 31: day 0 no longer touches the last 30d
+    assert list(s.state.days) == [(T // D) + day for day in (1, 8, 31)]
 
 
 def test_evidence_of_a_collection_alert(stage, default_rules):
@@ -268,6 +283,18 @@ def test_evidence_of_a_collection_alert(stage, default_rules):
     assert by_customer["c3"].customer.country_of_residence == "FR"
 
 
+def test_distribution_summary_and_evidence(stage):
+    s = stage()
+    alerts = s.fan(EVERY_DAY[:5], "250", out=False)[-1]
+
+    assert alerts[0].summary == (
+        f"5 customers were paid by other a:0x{'ab' * 4}… within 7d (1,250.00 USD)")
+    assert alerts[0].evidence.aggregates["usd_from_counterparty_7d"] == Decimal("1250.00")
+    assert alerts[0].evidence.network.others_total == 4
+    assert {event.direction for alert in alerts
+            for event in alert.evidence.triggering_events} == {"in"}
+
+
 def test_the_latest_snapshot_is_kept_on_both_sides(stage):
     s = stage()
     s.leg("c0", 0, out=False)
@@ -294,6 +321,7 @@ def test_shared_wallet_connect_logic(stage, first, second, fired):
     alerts = s.leg("c1", 10 * D, "50", out=False, snapshot=second)
 
     assert customers(alerts) == (["c1", "c0"] if fired else [])
+    assert s.leg("c1", 11 * D, "50", out=True, snapshot=second) == []  # once per period
     if fired:
         assert {alert.rule_id for alert in alerts} == {"shared_wallet_unrelated"}
         assert alerts[0].severity == "medium"
@@ -433,7 +461,7 @@ def test_size_worst_case(rules):
                      "distribution_point": (2_976, everyone[64:]),
                      "shared_wallet_unrelated": (694, everyone)}
     state.screened = [f"sanctions:{ADDRESS}:{start + n}" for n in range(16)]
-    assert len(state.days) == 31
+    assert len(state.days) == DAYS_KEPT
     assert all(len(entry.transfers) == 3
                for entry in [*state.payers.values(), *state.payees.values()])
 
