@@ -156,7 +156,8 @@ def _fan(state: CounterpartyState, cp_key: str, leg: Leg, now_s: int,
     out = leg.out
     rule_id = "collection_point" if out else "distribution_point"
     config = getattr(rules.config.rules, rule_id)
-    if not config.enabled:
+    if not config.enabled or len(state.side(out)) < min(config.min_customers_7d,
+                                                        config.min_customers_30d):
         return []
     who, usd_name, verb = (("payers", "usd_to_counterparty", "paid") if out
                            else ("payees", "usd_from_counterparty", "were paid by"))
@@ -209,7 +210,7 @@ def unconnected(profiles: list[tuple[str | None, str | None]]) -> int:
 def _shared_wallet(state: CounterpartyState, cp_key: str, leg: Leg, now_s: int,
                    rules: CompiledRules) -> list[_Hit]:
     config = rules.config.rules.shared_wallet_unrelated
-    if not config.enabled:
+    if not config.enabled or len(state.payers) + len(state.payees) < config.min_customers:
         return []
     users = state.users(config.window_s, now_s)
     period = _period(config, leg, now_s)
@@ -263,8 +264,11 @@ def _remember(state: CounterpartyState, hit: _Hit, period: Period, new: list[str
     """Add ``new`` to the customers alerted in ``period``, keeping only those still kept on
     the rule's sides (at most the cap per side)."""
     alerted_period, alerted = state.alerted.get(hit.rule_id, (None, []))
-    kept = [customer_id for customer_id in alerted if alerted_period == period
-            and any(customer_id in state.side(out) for out in hit.sides)]
+    if alerted_period != period:
+        alerted = []
+    sides = [state.side(out) for out in hit.sides]
+    kept = [customer_id for customer_id in alerted
+            if any(customer_id in entries for entries in sides)]
     state.alerted[hit.rule_id] = (period, kept + new)
 
 

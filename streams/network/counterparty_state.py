@@ -162,8 +162,14 @@ class CounterpartyState:
 
     def entry(self, customer_id: str, sides: tuple[bool, ...]) -> CustomerEntry:
         """The customer's most recent entry on ``sides`` (the first side on a tie)."""
-        entries = [entry for out in sides if (entry := self.side(out).get(customer_id))]
-        return max(entries, key=lambda entry: entry.last_s)
+        best: CustomerEntry | None = None
+        for out in sides:
+            entry = self.side(out).get(customer_id)
+            if entry is not None and (best is None or entry.last_s > best.last_s):
+                best = entry
+        if best is None:
+            raise KeyError(customer_id)
+        return best
 
     def transfers(self, customer_id: str, sides: tuple[bool, ...],
                   after_s: int | None = None) -> list[CpTransfer]:
@@ -223,7 +229,7 @@ class CounterpartyState:
          payees_total, alerted, screened) = fields
         return cls(
             cp_type=cp_type, first_seen_s=first_seen_s, last_seen_s=last_seen_s,
-            last_key=None if last_key is None else _tuples(last_key),
+            last_key=None if last_key is None else (*last_key[:3], _tuples(last_key[3])),
             days={day: [usd_to, usd_from] for day, usd_to, usd_from in days},
             payers=_decode_side(payers, True), payees=_decode_side(payees, False),
             distinct_payers_total=payers_total, distinct_payees_total=payees_total,
