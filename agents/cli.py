@@ -55,6 +55,7 @@ def _schemas(args: argparse.Namespace) -> int:
     from schemas.alerts import Alert
     from schemas.dead_letters import DeadLetter
     from schemas.events import OnboardingEvent, TransactionEvent
+    from schemas.intel import AddressIntel
     from schemas.risk import RiskChange
     from schemas.rules import RuleSet
 
@@ -63,7 +64,7 @@ def _schemas(args: argparse.Namespace) -> int:
     for name, model in (("transaction-event", TransactionEvent),
                         ("onboarding-event", OnboardingEvent), ("alert", Alert),
                         ("dead-letter", DeadLetter), ("risk-change", RiskChange),
-                        ("rule-set", RuleSet)):
+                        ("rule-set", RuleSet), ("address-intel", AddressIntel)):
         path = out / f"{name}.schema.json"
         path.write_text(json.dumps(model.model_json_schema(), indent=2) + "\n", encoding="utf-8")
         print(path)

@@ -33,7 +33,11 @@ Code = Annotated[str, StringConstraints(min_length=1, max_length=64, strip_white
 class AddressIntel(BaseModel):
     """One listing: an address on one list, with who listed it and when."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, json_schema_extra={
+        # what ``_chain_risk_has_a_score`` checks, for producers that validate with the schema
+        "if": {"properties": {"list": {"const": "chain_risk"}}, "required": ["list"]},
+        "then": {"properties": {"risk_score": {"type": "integer"}}, "required": ["risk_score"]},
+    })
 
     schema_version: Literal[1] = Field(1, description="Version of this format.")
     list: IntelList = Field(description="sanctions, mixer, chain_risk or service.")
