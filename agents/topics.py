@@ -32,7 +32,8 @@ async def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> None:
     try:
         # Describe only topics that exist: a metadata request for a missing topic may create it
         # (brokers with auto.create.topics.enable) with the broker's default partition count.
-        present = set(await admin.list_topics()) & {*names, settings.rules_topic}
+        compacted = (settings.rules_topic, settings.address_intel_topic)
+        present = set(await admin.list_topics()) & {*names, *compacted}
         existing = await admin.describe_topics(list(present)) if present else []
         partitions = {t["topic"]: len(t["partitions"]) for t in existing if t["error_code"] == 0}
         for name in (settings.onboarding_topic, settings.transactions_topic):
@@ -43,9 +44,9 @@ async def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> None:
                 )
         missing = [NewTopic(name, settings.partitions, 1) for name in names
                    if name not in partitions]
-        if settings.rules_topic not in partitions:
-            missing.append(NewTopic(settings.rules_topic, 1, 1,
-                                    topic_configs={"cleanup.policy": "compact"}))
+        # Read whole by every worker, newest value per key: one partition, compacted.
+        missing += [NewTopic(name, 1, 1, topic_configs={"cleanup.policy": "compact"})
+                    for name in compacted if name not in partitions]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker was quicker
                 await admin.create_topics(missing)
