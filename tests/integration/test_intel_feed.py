@@ -42,9 +42,9 @@ async def _alerts_for(deployment, customer_id: str) -> list[Alert]:
             if a.customer_id == customer_id]
 
 
-def _cli(deployment, intel_topic: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _cli(deployment, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "AMLSTREAM_BROKER": f"kafka://{deployment.bootstrap}",
-           "AMLSTREAM_ADDRESS_INTEL_TOPIC": intel_topic}
+           "AMLSTREAM_ADDRESS_INTEL_TOPIC": deployment.topics["address-intel"]}
     return subprocess.run([sys.executable, "-m", "agents.cli", "intel", *args], env=env,
                           capture_output=True, text=True, timeout=120, check=False)
 
@@ -83,9 +83,7 @@ def _rules(alerts: list[Alert]) -> list[str]:
 
 async def test_a_listing_published_live_alerts_until_it_is_removed(deployment, tmp_path,
                                                                     request_cleanup):
-    intel_topic = f"{deployment.name}-address-intel"
     worker = deployment.worker()
-    worker.env["AMLSTREAM_ADDRESS_INTEL_TOPIC"] = intel_topic
     worker.start()
     request_cleanup(worker.stop)
     await _until_serving(deployment, worker)
@@ -96,13 +94,13 @@ async def test_a_listing_published_live_alerts_until_it_is_removed(deployment, t
         f"sanctions,{SANCTIONED},ETH,IT ENTITY,,2026-11-20T00:00:00Z,it-provider,case 7\n"
         f"chain_risk,{SCORED},ETH,,90,2026-11-20T00:00:00Z,it-scores,\n"
         f"chain_risk,{SCORED},ETH,,,2026-11-20T00:00:00Z,it-scores,\n")  # no score: rejected
-    published = _cli(deployment, intel_topic, "publish", str(entries))
+    published = _cli(deployment, "publish", str(entries))
     assert published.returncode == 1, published.stderr
     assert "published 2 entries" in published.stdout and "rejected 1" in published.stdout
     producer = AIOKafkaProducer(bootstrap_servers=deployment.bootstrap)
     await producer.start()
-    await producer.send_and_wait(intel_topic, orjson.dumps({"list": "mixer"}), key=b"junk",
-                                 partition=0)
+    await producer.send_and_wait(deployment.topics["address-intel"],
+                                 orjson.dumps({"list": "mixer"}), key=b"junk", partition=0)
     await producer.stop()
 
     alerts = await _probe_until(deployment, "listed", SANCTIONED,
@@ -116,12 +114,12 @@ async def test_a_listing_published_live_alerts_until_it_is_removed(deployment, t
                                 {"large_transfer", "high_risk_counterparty"})
     assert _rules(alerts) == ["high_risk_counterparty", "large_transfer"]
 
-    removed = _cli(deployment, intel_topic, "remove", "sanctions", SANCTIONED)
+    removed = _cli(deployment, "remove", "sanctions", SANCTIONED)
     assert removed.returncode == 0, removed.stderr
 
     alerts = await _probe_until(deployment, "removed", SANCTIONED, {"large_transfer"})
     assert _rules(alerts) == ["large_transfer"]
-    shown = _cli(deployment, intel_topic, "show")
+    shown = _cli(deployment, "show")
     assert [orjson.loads(line)["address"] for line in shown.stdout.splitlines()] == [SCORED]
     metrics = deployment.metrics()
     assert metrics[("amlstream_intel_entries", ())] == 1

@@ -1,8 +1,6 @@
 """``amlstream intel publish | show | remove`` with the topic faked, and the feed's handling of
 each message (``IntelFeed.accept``): what is published, rejected, counted."""
 
-from pathlib import Path
-
 import orjson
 import pytest
 
