@@ -44,7 +44,7 @@ class Settings(BaseSettings):
         "address-intel", description="Address intelligence (compacted, 1 partition): listings "
         "keyed <list>:<canonical address>, read whole by every worker.")
     intel_max_entries: int = Field(
-        2_000_000, ge=0, description="Most address-intel listings a worker holds (~150 B "
+        2_000_000, ge=0, description="Most address-intel listings a worker holds (~330 B "
         "each); a new one beyond is rejected and counted.")
     partitions: int = Field(4, ge=1, description="Partitions of the input topics and the state.")
     store: str = Field("rocksdb://", description="Faust table store: rocksdb:// or memory://.")

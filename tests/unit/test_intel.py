@@ -153,6 +153,11 @@ def test_an_address_on_several_lists_matches_in_list_order_whatever_the_arrival_
     assert len(index) == 3
     index.apply(on_lists[1].key, None)
     assert [m.list for m in index.match(FRESH_ETH)] == ["sanctions", "service"]
+    index.apply(on_lists[2].key, None)  # sanctions: service alone is left
+    assert index.match(FRESH_ETH) == [on_lists[0]]
+    assert index.get(FRESH_ETH, "service") == on_lists[0]
+    assert index.get(FRESH_ETH, "sanctions") is None
+    assert len(index) == 1
 
 
 def test_a_full_index_refuses_new_entries_but_replaces_and_removes():
