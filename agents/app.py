@@ -3,7 +3,7 @@
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import faust
@@ -20,6 +20,7 @@ from agents.fast_path import (
     raw_producer,
 )
 from agents.network_stages import NetworkStages
+from agents.intel_feed import IntelFeed
 from agents.pipeline import BatchProcessor, Bounds
 from agents.settings import Settings
 from agents.state_table import StateTable
@@ -64,6 +65,8 @@ class AmlApp:
     processor: BatchProcessor
     monitor: Any
     """The Faust agent that consumes the onboarding and transactions topics."""
+    intel: IntelFeed
+    """Address intelligence: its index is every rule set's ``intel``; set ``on_listing``."""
 
 
 def _raw_topic(app: faust.App, *names: str, partitions: int | None = None) -> Any:
@@ -188,8 +191,13 @@ def _network_stages(app: faust.App, settings: Settings, rules: CompiledRules,
         settings.network_marker_interval_s, settings.network_idle_after_s)
 
 
-def create_app(settings: Settings, rules: CompiledRules | None = None) -> AmlApp:
-    rules = rules if rules is not None else load_rules(settings.rules_path)
+def create_app(settings: Settings, rules: CompiledRules | None = None,
+               intel: IntelFeed | None = None) -> AmlApp:
+    """``intel``: the address intelligence, loaded (``IntelFeed.load``) or not (its task
+    loads it first, while events are processed)."""
+    intel = intel if intel is not None else IntelFeed(settings)
+    rules = replace(rules if rules is not None else load_rules(settings.rules_path),
+                    intel=intel.index)
     app = BatchApp(
         settings.app_id,
         broker=settings.broker,
@@ -291,11 +299,15 @@ def create_app(settings: Settings, rules: CompiledRules | None = None) -> AmlApp
     def use_rules(new: CompiledRules) -> None:
         metrics.RULE_SET.clear()
         metrics.RULE_SET.labels(new.version).set(1)
-        processor.rules = new
+        processor.rules = replace(new, intel=intel.index)  # the listings read stay
 
     @app.task
     async def follow_rules() -> None:
         await rules_feed.follow(settings, lambda: processor.rules, use_rules)
+
+    @app.task
+    async def follow_intel() -> None:
+        await intel.follow()
 
     @app.timer(gc_policy.FULL_COLLECTION_INTERVAL_S)
     async def collect_garbage() -> None:
@@ -304,4 +316,4 @@ def create_app(settings: Settings, rules: CompiledRules | None = None) -> AmlApp
         log.info("full garbage collection: %d objects freed in %.3f s", freed, seconds)
 
     return AmlApp(faust=app, settings=settings, rules=rules, inputs=inputs, state=state,
-                  processor=processor, monitor=monitor)
+                  processor=processor, monitor=monitor, intel=intel)

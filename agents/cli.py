@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from agents import cli_backtest, cli_evaluate, cli_rules
+from agents import cli_backtest, cli_evaluate, cli_intel, cli_rules
 from agents.kafka_clients import KafkaSecurityError
 from agents.settings import Settings
 
@@ -18,6 +18,7 @@ def _worker(args: argparse.Namespace) -> int:
     from agents import gc_policy, metrics, shutdown
     from agents.app import create_app
     from agents.fast_path import FaustInternalsError, check
+    from agents.intel_feed import IntelFeed
     from agents.rules_feed import read_latest
     from agents.topics import ensure_topics
 
@@ -36,7 +37,9 @@ def _worker(args: argparse.Namespace) -> int:
     logging.basicConfig(level=settings.log_level.upper())
     asyncio.run(ensure_topics(settings))
     published = None if args.shadow is not None else asyncio.run(read_latest(settings))
-    aml = create_app(settings, published)
+    intel = IntelFeed(settings)
+    asyncio.run(intel.load())  # the listings in force before the first event
+    aml = create_app(settings, published, intel)
     metrics.serve(settings.metrics_port)
     gc_policy.tune()
     print(f"amlstream worker: rule set {aml.rules.version}, metrics on "
@@ -55,6 +58,7 @@ def _schemas(args: argparse.Namespace) -> int:
     from schemas.alerts import Alert
     from schemas.dead_letters import DeadLetter
     from schemas.events import OnboardingEvent, TransactionEvent
+    from schemas.intel import AddressIntel
     from schemas.risk import RiskChange
     from schemas.rules import RuleSet
 
@@ -63,7 +67,7 @@ def _schemas(args: argparse.Namespace) -> int:
     for name, model in (("transaction-event", TransactionEvent),
                         ("onboarding-event", OnboardingEvent), ("alert", Alert),
                         ("dead-letter", DeadLetter), ("risk-change", RiskChange),
-                        ("rule-set", RuleSet)):
+                        ("rule-set", RuleSet), ("address-intel", AddressIntel)):
         path = out / f"{name}.schema.json"
         path.write_text(json.dumps(model.model_json_schema(), indent=2) + "\n", encoding="utf-8")
         print(path)
@@ -113,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     schemas = commands.add_parser("schemas", help="write the JSON Schema of every wire model")
     schemas.add_argument("--out", default="schemas/json", help="output directory")
     cli_rules.add_commands(commands)
+    cli_intel.add_commands(commands)
     cli_backtest.add_commands(commands)
     cli_evaluate.add_commands(commands)
     args = parser.parse_args(argv)

@@ -53,6 +53,11 @@ GC_CYCLE_OBJECTS_FREED = Counter(
     "amlstream_gc_cycle_objects_freed_total",
     "Objects in reference cycles freed by the periodic full garbage collection (agents.gc_policy)."
 )
+INTEL_REJECTED = Counter(
+    "amlstream_intel_rejected_total",
+    "Address-intel entries rejected (the others apply), by reason: invalid_key, "
+    "invalid_value, key_mismatch, index_full.", ["reason"])
+INTEL_ENTRIES = Gauge("amlstream_intel_entries", "Address-intel listings in force in this worker.")
 RULE_SET = Gauge("amlstream_rule_set_info", "The rule set in force (value 1).", ["version"])
 
 

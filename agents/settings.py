@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     dead_letter_topic: str = Field("dead-letters", description="Outbound rejected inputs.")
     risk_topic: str = Field("customer-risk", description="Outbound risk-level changes.")
     rules_topic: str = Field("rules", description="Rule sets (compacted); newest in force.")
+    address_intel_topic: str = Field(
+        "address-intel", description="Address intelligence (compacted, 1 partition): listings "
+        "keyed <list>:<canonical address>, read whole by every worker.")
+    intel_max_entries: int = Field(
+        2_000_000, ge=0, description="Most address-intel listings a worker holds (~330 B "
+        "each); a new one beyond is rejected and counted.")
     partitions: int = Field(4, ge=1, description="Partitions of the input topics and the state.")
     store: str = Field("rocksdb://", description="Faust table store: rocksdb:// or memory://.")
     data_dir: Path = Field(Path("data/worker"), description="Local state (RocksDB) directory.")

@@ -40,7 +40,8 @@ async def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> None:
     try:
         # Describe only topics that exist: a metadata request for a missing topic may create it
         # (brokers with auto.create.topics.enable) with the broker's default partition count.
-        present = set(await admin.list_topics()) & {*names, settings.rules_topic,
+        compacted = (settings.rules_topic, settings.address_intel_topic)
+        present = set(await admin.list_topics()) & {*names, *compacted,
                                                      *internal_topics(settings)}
         existing = await admin.describe_topics(list(present)) if present else []
         partitions = {t["topic"]: len(t["partitions"]) for t in existing if t["error_code"] == 0}
@@ -61,9 +62,9 @@ async def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> None:
             if name not in partitions:
                 missing.append(NewTopic(name, settings.partitions, 1, topic_configs={
                     "retention.ms": str(INTERNAL_RETENTION_MS)}))
-        if settings.rules_topic not in partitions:
-            missing.append(NewTopic(settings.rules_topic, 1, 1,
-                                    topic_configs={"cleanup.policy": "compact"}))
+        # Read whole by every worker, newest value per key: one partition, compacted.
+        missing += [NewTopic(name, 1, 1, topic_configs={"cleanup.policy": "compact"})
+                    for name in compacted if name not in partitions]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker was quicker
                 await admin.create_topics(missing)

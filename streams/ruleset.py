@@ -4,7 +4,7 @@ Compiling turns USD thresholds into integer cents once and loads the reference l
 per-event path compares integers and looks up sets.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ import yaml
 
 from schemas.risk import RiskLevel
 from schemas.rules import RuleSet, ThresholdProfile, TierLimits
+from streams.intel import IntelIndex
 from streams.money import to_cents
 from streams.reference_lists import (
     AddressList,
@@ -57,6 +58,9 @@ class CompiledRules:
     mixers: AddressList
     jurisdictions: JurisdictionLists
     usd_per_unit: dict[str, Decimal]
+    intel: IntelIndex = field(default_factory=IntelIndex, compare=False, repr=False)
+    """Address intelligence in force (``streams.intel``): one object the worker shares
+    between the rule sets it compiles, so a new rule set keeps the listings read."""
 
     @property
     def version(self) -> str:

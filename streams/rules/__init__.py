@@ -14,7 +14,12 @@ from streams.rules.behaviour import (
 from streams.rules.context import Check, Finding
 from streams.rules.kyc import unverified_activity
 from streams.rules.limits import large_transfer, velocity_1h, velocity_24h, volume_24h, volume_30d
-from streams.rules.lists import high_risk_jurisdiction, sanctioned_counterparty
+from streams.rules.lists import (
+    high_risk_counterparty,
+    high_risk_jurisdiction,
+    mixer_exposure,
+    sanctioned_counterparty,
+)
 from streams.rules.network import (
     fan_in,
     fan_in_7d,
@@ -22,7 +27,6 @@ from streams.rules.network import (
     fan_out,
     fan_out_7d,
     fan_out_30d,
-    mixer_exposure,
     repeated_new_address,
     unhosted_after_deposit,
 )
@@ -49,6 +53,7 @@ TRANSFER_RULES: tuple[TransferRule, ...] = (
     TransferRule("velocity_1h", velocity_1h, uses_windows=True),
     TransferRule("velocity_24h", velocity_24h, uses_windows=True),
     TransferRule("mixer_exposure", mixer_exposure, uses_windows=False),
+    TransferRule("high_risk_counterparty", high_risk_counterparty, uses_windows=False),
     TransferRule("dormant_reactivated", dormant_reactivated, uses_windows=False),
     TransferRule("rapid_in_out", rapid_in_out, uses_windows=True, on="out"),
     TransferRule("new_account_high_volume", new_account_high_volume, uses_windows=True),

@@ -1,19 +1,17 @@
 """Rules on who the customer deals with: many senders or receivers, a new address used again
-and again, mixers, and unhosted wallets right after a deposit."""
+and again, and unhosted wallets right after a deposit (mixers: ``streams.rules.lists``)."""
 
 from decimal import Decimal
 
 from schemas.rule_configs import (
     FanConfig,
     RepeatedNewAddressConfig,
-    RuleConfig,
     UnhostedAfterDepositConfig,
 )
 from streams.money import to_usd
 from streams.rules.context import Check, Finding
 from streams.state import distinct_since
 
-MIXER = "mixer"
 UNHOSTED = "unhosted_wallet"
 
 
@@ -88,28 +86,6 @@ def repeated_new_address(check: Check, config: RepeatedNewAddressConfig) -> Find
         measure="count_withdrawals_to_new_address",
         matches={"address": address},
         evidence_since_s=first_seen_s - 1,
-    )
-
-
-def mixer_exposure(check: Check, config: RuleConfig) -> Finding | None:
-    transfer = check.transfer
-    listed = check.rules.mixers.match(transfer.cp_address)
-    if listed is None and transfer.cp_type != MIXER:
-        return None
-    matches = {"counterparty_type": transfer.cp_type}
-    if listed is not None:
-        matches |= {"list": listed.list_name, "service": listed.entity, "detail": listed.detail,
-                    "listed_address": listed.address}
-    direction = "to" if transfer.out else "from"
-    service = listed.entity if listed is not None else "a mixing service"
-    return Finding(
-        rule_id="mixer_exposure",
-        severity=config.severity,
-        summary=f"transfer of {to_usd(transfer.usd_cents)} USD {direction} {service}",
-        observed_value=to_usd(transfer.usd_cents),
-        threshold=to_usd(0),
-        measure="usd_transfer_mixer",
-        matches=matches,
     )
 
 

@@ -56,7 +56,7 @@ class Deployment:
     def topics(self) -> dict[str, str]:
         return {kind: f"{self.name}-{kind}" for kind in
                 ("onboarding", "transactions", "alerts", "dead-letters", "customer-risk",
-                 "rules")}
+                 "rules", "address-intel")}
 
     @property
     def changelog_topic(self) -> str:
@@ -72,6 +72,7 @@ class Deployment:
             "AMLSTREAM_DEAD_LETTER_TOPIC": self.topics["dead-letters"],
             "AMLSTREAM_RISK_TOPIC": self.topics["customer-risk"],
             "AMLSTREAM_RULES_TOPIC": self.topics["rules"],
+            "AMLSTREAM_ADDRESS_INTEL_TOPIC": self.topics["address-intel"],
             "AMLSTREAM_DATA_DIR": str(self.work_dir / state_dir),
             "AMLSTREAM_METRICS_PORT": str(self.metrics_port),
             "AMLSTREAM_COMMIT_INTERVAL_S": "0.5",
@@ -125,6 +126,7 @@ class Deployment:
                         onboarding_topic=self.topics["onboarding"],
                         transactions_topic=self.topics["transactions"],
                         dead_letter_topic=self.topics["dead-letters"],
+                        address_intel_topic=self.topics["address-intel"],
                         **self.security)  # type: ignore[arg-type]
 
     def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -11,7 +11,8 @@ PUBLISHED = Path(__file__).resolve().parents[2] / "schemas" / "json"
 
 
 @pytest.mark.parametrize("name", ["transaction-event", "onboarding-event", "alert",
-                                  "dead-letter", "risk-change", "rule-set"])
+                                  "dead-letter", "risk-change", "rule-set",
+                                  "address-intel"])
 def test_published_schema_is_current(tmp_path, name, capsys):
     assert main(["schemas", "--out", str(tmp_path)]) == 0
     fresh = json.loads((tmp_path / f"{name}.schema.json").read_text())
