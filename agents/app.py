@@ -8,6 +8,7 @@ from typing import Any, cast
 
 import faust
 from faust.types import TP
+from streams.network.flow import FlowState
 
 from agents import gc_policy, kafka_clients, metrics, rules_feed, shutdown
 from agents.checkpoint import Checkpointer
@@ -19,15 +20,14 @@ from agents.fast_path import (
     committed_offset,
     raw_producer,
 )
-from agents.network_stages import NetworkStages
 from agents.intel_feed import IntelFeed
+from agents.network_stages import ListingRef, NetworkStages
 from agents.pipeline import BatchProcessor, Bounds
 from agents.settings import Settings
 from agents.state_table import StateTable
 from agents.topics import internal_topics
 from streams.network.counterparty import CounterpartyState
 from streams.network.emit import CP_LEGS, FLOWS, Emitter
-from streams.network.flow import FlowState
 from streams.network.internal_order import InternalAligner
 from streams.network.stage import COUNTERPARTY, FLOW, StageReplay
 from streams.ordering import InputAligner, TopicPartition
@@ -304,6 +304,13 @@ def create_app(settings: Settings, rules: CompiledRules | None = None,
     @app.task
     async def follow_rules() -> None:
         await rules_feed.follow(settings, lambda: processor.rules, use_rules)
+
+    if network is not None:
+        def screen(listing: Any) -> None:
+            offset = intel.position - 1
+            network.listed(listing, ListingRef(settings.address_intel_topic, 0, offset,
+                                               listing.key.encode(), b""))
+        intel.on_listing = screen
 
     @app.task
     async def follow_intel() -> None:

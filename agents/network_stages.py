@@ -22,21 +22,35 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from agents import metrics
 from agents.state_table import StateTable
+from streams.intel import Listing
 from streams.network.emit import CP_LEGS, FLOWS, Emitted, Emitter, PartitionClock
 from streams.network.offline import NO_PROMISE_S
 from streams.network.records import Marker, encode
 from streams.network.stage import StageReplay
 from streams.ordering import InputAligner
+from streams.partitioning import partition_of
 from streams.replay import StepOutcome
 
 log = logging.getLogger(__name__)
 
 SendTo = Callable[[str, int, bytes | None, bytes], Awaitable[Awaitable[Any]]]
 """Start sending (topic, partition, key, value); the awaitable returned resolves on delivery."""
+
+
+@dataclass(frozen=True, slots=True)
+class ListingRef:
+    """Where a listing was read: stands for the input record of its screening's alerts."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
 
 
 def clock_key(partition: int) -> bytes:
@@ -69,6 +83,7 @@ class NetworkStages:
         self.marker_interval_s = marker_interval_s
         self.idle_after_s = idle_after_s
         self._caught_up_since: dict[int, float] = {}
+        self._listings: list[tuple[Listing, Any]] = []
         self.flow_promised: dict[int, float] = {}
         """Owned flow partition -> the highest promise computed (and so sent or to be sent)."""
         self._steps: deque[tuple[dict[str, Marker], list[Awaitable[Any]]]] = deque()
@@ -211,6 +226,25 @@ class NetworkStages:
         self._owned -= partitions
         self._steps.clear()
         return dropped
+
+    def listed(self, listing: Listing, ref: Any) -> None:
+        """A listing read from the address-intel topic after start-up: screened at the next
+        step (``screen``)."""
+        self._listings.append((listing, ref))
+
+    def screen(self, outcome: StepOutcome) -> None:
+        """Retroactive screening: customers who used a newly listed address within the look-
+        back get an alert (once per customer and listing: the id says which listing). Only
+        this worker's counterparty partitions; the others' workers screen theirs."""
+        listings, self._listings = self._listings, []
+        for listing, ref in listings:
+            cp_key = f"a:{listing.address}"
+            partition = partition_of(cp_key.encode(), self.emitter.partitions)
+            if partition not in self._owned:
+                continue
+            record = replace(ref, partition=partition)
+            outcome.alerts.extend((alert, record)
+                                  for alert in self.counterparty.screen(cp_key, listing, record))
 
     def held(self) -> int:
         return sum(self.counterparty.aligner.held(p) + self.flow.aligner.held(p)

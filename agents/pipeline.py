@@ -36,8 +36,8 @@ from aiokafka.errors import (
 
 from agents import metrics
 from agents.checkpoint import Checkpointer
-from schemas.dead_letters import DeadLetter, ErrorKind
 from agents.network_stages import NetworkStages
+from schemas.dead_letters import DeadLetter, ErrorKind
 from streams.network.records import encode
 from streams.ordering import InputAligner, TopicPartition
 from streams.replay import Replay, StepOutcome
@@ -272,6 +272,7 @@ class BatchProcessor:
             applied = self.replay.apply_released(outcome)
             if network is not None:
                 applied += network.apply_released(outcome)
+                network.screen(outcome)
             self._back_pressure()
             self._encode(outcome)
             # Outputs before state: a crash in between re-applies the events on restart and

@@ -18,8 +18,8 @@ message key (``customer_id``), the value ``CustomerState.to_bytes()``.
 """
 
 import asyncio
-from dataclasses import dataclass
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from faust.types import TP

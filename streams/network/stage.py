@@ -20,9 +20,11 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from schemas.alerts import Alert
 from schemas.dead_letters import ErrorKind
 from streams.intake import Rejected
-from streams.network.counterparty import apply_leg
+from streams.intel import Listing
+from streams.network.counterparty import apply_leg, screen_listing
 from streams.network.emit import FLOWS, Emitted
 from streams.network.flow import apply_flow
 from streams.network.internal_order import InternalAligner
@@ -91,6 +93,25 @@ class StageReplay:
             return apply_leg(state, envelope, self.rules)
         return apply_flow(state, envelope, self.rules, f"f{partition}", self.hop_delay_s)
 
+    def _reapply(self, state: Any, change: tuple[Any, Any]) -> Any:
+        """One journaled change again: an internal record, or a listing screened."""
+        what, where = change
+        if isinstance(what, Listing):
+            screen_listing(state, where, what, self.rules)
+            return state
+        return self._apply(state, what, where)[0]
+
+    def screen(self, cp_key: str, listing: Listing, record: Any) -> list[Alert]:
+        """S2: retroactive screening of one counterparty for a new listing (``record``: one of
+        the counterparty's partition, for the store)."""
+        key = cp_key.encode()
+        state = self.states.load(key, record)
+        if state is None:
+            return []
+        alerts = screen_listing(state, cp_key, listing, self.rules)
+        self.states.mark_changed(key, state, record, (listing, cp_key))
+        return alerts
+
     def _apply_one(self, partition: int, envelope: Envelope, record: Any,
                    outcome: StepOutcome) -> None:
         key = entity_key(self.stage, envelope)
@@ -99,8 +120,7 @@ class StageReplay:
         except Exception as exc:
             log.exception("the %s stage failed on %s/%d offset %d", self.stage, record.topic,
                           record.partition, record.offset)
-            rebuild(self.states, key, record,
-                    lambda state, change: self._apply(state, change[0], change[1])[0])
+            rebuild(self.states, key, record, self._reapply)
             reason = f"internal error {type(exc).__name__} while applying the record"
             raise Rejected(ErrorKind.PROCESSING_ERROR, [reason]) from exc
         if result.replayed:
