@@ -15,8 +15,9 @@ What a record does (the pool, entries, pending items: ``flow_state``):
   and pending item (the "haircut", pro rata, in integer cents rounded down; w above the pool
   takes all). To customer C it sends one ``Provenance`` to C with: each entry's part whose
   share of its origin is >= ``min_share_ppm``, with this customer added to its path; and a
-  fresh entry ``c:<self>`` for the untraced part (plus w beyond the pool, plus the parts cut
-  for their share) if it is >= ``min_share_ppm`` of w or nothing else is sent. Its
+  fresh entry ``c:<self>`` for the rest (untraced value, w beyond the pool, parts cut for
+  their share, cents lost to rounding) if it is >= ``min_share_ppm`` of w or nothing else is
+  sent. Its
   ``usd_cents`` is what it describes: w less the part taken from pending items (described
   later, by a catch-up); nothing is sent when that is 0. A withdrawal that took from pending
   items is remembered (``recent_out``, <= ``recent_forwards_kept``, the oldest forgotten).
@@ -28,11 +29,17 @@ What a record does (the pool, entries, pending items: ``flow_state``):
   intermediate's ratio. Catch-ups never carry more than the provenance did (floors, and
   takes never exceed the pending value received). A catch-up with no entry left after the
   ``min_share_ppm`` cut is not sent; the recipient's pending item then becomes untraced.
+  Value that matches no pending value is not held (the customer's deposit leg is missing,
+  or its pending item became untraced), so the pool always adds up to what the customer's
+  own legs say it holds; the entries are still checked by the rules.
 
-A pending item not described within ``(max_hops + 1) * hop_delay_s`` becomes untraced (its
-sender's leg never came, or a chain's catch-ups stopped): a chain whose hops are all faster
-than the hop delay is followed for ``max_hops`` hops. Entries whose origin is older than
-``horizon_s`` (by the record's ``order_s``) become untraced too.
+A path lists the customers that passed the value on (the holder joins it when it forwards);
+a cycle or a layering chain is judged on the path of an entry as it arrives.
+
+A pending item not described within ``(max_hops + 1) * hop_delay_s`` becomes untraced (the
+sender's side was never published, or a chain's catch-ups stopped): a chain whose hops are
+all faster than the hop delay is followed for ``max_hops`` hops. Entries whose origin is
+older than ``horizon_s`` (by the record's ``order_s``) become untraced too.
 
 Emission: record ``index`` of a call is ``Envelope(producer, (*cause, index),
 envelope.order_s + hop_delay_s, RANK_PROVENANCE, ...)``, ``cause = (order_s, rank, producer,
@@ -168,18 +175,32 @@ def _add_pending(state: FlowState, sender: str, cents: int, now_s: int,
         drop_pending(state, min(state.pending, key=lambda p: (p.last_s, p.slot)), now_s, bounds)
 
 
+def haircut(parts: list[int], w: int) -> list[int]:
+    """What a withdrawal of ``w`` cents takes from each part of a pool: all of it if ``w`` is
+    at least the pool, else ``part * w / pool`` rounded down, the cents left over going one
+    each to the parts with the largest remainders (ties: the first), so the takes add up to
+    exactly ``w`` and none exceeds its part."""
+    pool = sum(parts)
+    if w >= pool:
+        return list(parts)
+    takes = [part * w // pool for part in parts]
+    short = w - sum(takes)
+    if short:
+        order = sorted(range(len(parts)), key=lambda i: (-(parts[i] * w % pool), i))
+        for i in order[:short]:
+            takes[i] += 1
+    return takes
+
+
 def _withdraw(call: _Call, leg: Leg) -> None:
     """Take ``leg.usd_cents`` from the pool pro rata; to another customer, describe it."""
     state, bounds, me, w = call.state, call.bounds, leg.customer_id, leg.usd_cents
-    pool = state.pool()
-
-    def taken(part: int) -> int:
-        return part if w >= pool else part * w // pool
-
+    n_entries, n_untraced = len(state.entries), len(state.untraced)
+    takes = haircut([e.usd_left for e in state.entries] + [held for _, held in state.untraced]
+                    + [p.left for p in state.pending], w)
     forwarded: list[FlowEntry] = []
     entries = []
-    for entry in state.entries:
-        x = taken(entry.usd_left)
+    for entry, x in zip(state.entries, takes[:n_entries], strict=True):
         left = entry.usd_left - x
         entries.append(entry._replace(usd_left=left))
         if x == 0:
@@ -194,19 +215,16 @@ def _withdraw(call: _Call, leg: Leg) -> None:
             hops=entry.hops + 1, share_ppm=share, usd_received=x, usd_left=x,
             min_forward_ppm=min(entry.min_forward_ppm, ratio)))
     state.entries = entries
-    buckets = []
-    for bucket, held in state.untraced:
-        x = taken(held)
-        if held > x:
-            buckets.append((bucket, held - x))
-    state.untraced = buckets
-    takes = []
-    for index, item in enumerate(state.pending):
-        x = taken(item.left)
+    state.untraced = [(bucket, held - x) for (bucket, held), x
+                      in zip(state.untraced, takes[n_entries:n_entries + n_untraced], strict=True)
+                      if held > x]
+    pending_takes = []
+    pending_part = takes[n_entries + n_untraced:]
+    for index, (item, x) in enumerate(zip(list(state.pending), pending_part, strict=True)):
         if x:
             state.pending[index] = item._replace(left=item.left - x)
-            takes.append((item.slot, x))
-    pending_taken = sum(x for _, x in takes)
+            pending_takes.append((item.slot, x))
+    pending_taken = sum(x for _, x in pending_takes)
     cp = leg.cp_key
     if cp is None or not cp.startswith("c:"):
         return  # the value leaves the network
@@ -217,9 +235,9 @@ def _withdraw(call: _Call, leg: Leg) -> None:
         forwarded.append(FlowEntry(f"c:{me}", (), leg.event_id, leg.at_s, fresh,
                                    ((me, leg.event_id, leg.at_s, fresh, PPM),), 1, PPM,
                                    fresh, fresh, PPM))
-    if takes and bounds.recent_forwards_kept:
+    if pending_takes and bounds.recent_forwards_kept:
         state.recent_out = [*state.recent_out, Forward(leg.event_id, recipient, leg.at_s,
-                                                       tuple(takes))]
+                                                       tuple(pending_takes))]
         state.recent_out = state.recent_out[-bounds.recent_forwards_kept:]
     if described > 0:
         call.emit(Provenance(recipient, me, leg.event_id, leg.at_s, described,
@@ -230,44 +248,45 @@ def _withdraw(call: _Call, leg: Leg) -> None:
 
 
 def _apply_provenance(call: _Call, prov: Provenance) -> None:
+    """Hold what is still here of the provenance's value, merge its entries, catch up."""
     state, bounds, me, u = call.state, call.bounds, prov.recipient, prov.usd_cents
     if u <= 0 or prov.sender == me:
         return
     item = next((p for p in state.pending if p.sender == prov.sender), None)
     r, left = (item.received, item.left) if item else (0, 0)
     m = min(u, r)
-
-    def matched(x: int) -> int:
-        """Of ``x`` cents of this provenance, the part that matches pending value."""
-        return x * m // u
-
-    def held(x: int) -> int:
-        return x - matched(x) + (matched(x) * left // r if r else 0)
-
-    incoming = [FlowEntry.from_wire(raw) for raw in prov.entries]
-    incoming = [e for e in incoming if e.start_at + bounds.horizon_s >= call.now_s
-                and e.usd_received > 0]
-    traced = sum(e.usd_received for e in incoming)
-    add_untraced(state, held(max(0, u - traced)), call.now_s, bounds)
-    for entry in incoming:
-        merged = merge_entry(state, entry._replace(usd_left=held(entry.usd_received)))
+    incoming = [e for e in map(FlowEntry.from_wire, prov.entries)
+                if e.start_at + bounds.horizon_s >= call.now_s and e.usd_received > 0]
+    # the parts of the provenance: its entries, then the rest (untraced here)
+    parts = [e.usd_received for e in incoming]
+    parts.append(u - sum(parts))
+    matched = haircut(parts, m)  # of each part, what meets pending value
+    # of that, what is still here; what meets no pending value is not held: the pool
+    # follows the customer's own legs (the deposit leg is missing, or the pending item it
+    # made was described already or became untraced)
+    held = [x * left // r if r else 0 for x in matched]
+    add_untraced(state, held[-1], call.now_s, bounds)
+    for entry, here in zip(incoming, held, strict=False):
+        merged = merge_entry(state, entry._replace(usd_left=here))
         call.outcome.alerts += check_entry(state, me, merged, call.now_s, call.rules)
     if item is None or m == 0:
         return
     ratio = (r - left) * PPM // r  # what this customer passed on of the pending value
+    rest = item._replace(received=r - m, left=left - sum(held))
+    room = rest.received - rest.left  # takes may not exceed what left the pending item
     forwards = []
-    for forward in state.recent_out:
+    for forward in reversed(state.recent_out):  # newest first: trimmed first if need be
         takes = []
         for slot, t in forward.takes:
             if slot == item.slot:
-                _catch_up(call, prov, forward, incoming, m, t, r, ratio)
-                t -= -(-t * m // r)  # the part described, rounded up
+                _catch_up(call, prov, forward, incoming, matched, m * t // r, t, r, ratio)
+                t = min(room, t - -(-t * m // r))  # less the part described, rounded up
+                room -= t
             if t > 0:
                 takes.append((slot, t))
         if takes:
             forwards.append(forward._replace(takes=tuple(takes)))
-    state.recent_out = forwards
-    rest = item._replace(received=r - m, left=max(0, left - -(-left * m // r)))
+    state.recent_out = forwards[::-1]
     if rest.received > 0:
         state.pending = [rest if p.slot == item.slot else p for p in state.pending]
     else:
@@ -275,13 +294,13 @@ def _apply_provenance(call: _Call, prov: Provenance) -> None:
 
 
 def _catch_up(call: _Call, prov: Provenance, forward: Forward, incoming: list[FlowEntry],
-              matched: int, take: int, received: int, ratio: int) -> None:
-    """Send ``forward``'s recipient its part of the provenance: ``take / received`` of the
-    ``matched`` cents (of ``prov.usd_cents``) that met pending value, each entry alike."""
-    me, bounds, u = prov.recipient, call.bounds, prov.usd_cents
+              matched: list[int], cents: int, take: int, received: int, ratio: int) -> None:
+    """Send ``forward``'s recipient its part, ``take / received``, of the pending value the
+    provenance matched (``matched`` cents per entry, ``cents`` in all)."""
+    me, bounds = prov.recipient, call.bounds
     entries = []
-    for entry in incoming:
-        x = entry.usd_received * matched // u * take // received
+    for entry, part in zip(incoming, matched, strict=False):
+        x = part * take // received
         share = entry.share_ppm * x // entry.usd_received
         if x == 0 or share < bounds.min_share_ppm:
             continue
@@ -290,7 +309,6 @@ def _catch_up(call: _Call, prov: Provenance, forward: Forward, incoming: list[Fl
                              bounds.max_hops),
             hops=entry.hops + 1, share_ppm=share, usd_received=x, usd_left=x,
             min_forward_ppm=min(entry.min_forward_ppm, ratio)).wire())
-    cents = matched * take // received
     if entries and cents > 0:
         call.emit(Provenance(forward.to, me, forward.event_id, forward.at_s, cents,
                              tuple(entries), catch_up=True))
