@@ -24,7 +24,7 @@ character). Measured: a customer with only external unlisted activity ~110 B; si
 passing value around every few minutes, full on every bound, ~3.3 KB (12-character ids).
 """
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import orjson
@@ -148,9 +148,8 @@ class FlowState:
 
     def copy(self) -> "FlowState":
         """A copy whose lists can change without touching this one (items are immutable)."""
-        return replace(self, untraced=list(self.untraced), entries=list(self.entries),
-                       pending=list(self.pending), recent_out=list(self.recent_out),
-                       alerted=list(self.alerted))
+        return FlowState(self.last_key, self.snapshot, self.untraced[:], self.entries[:],
+                         self.pending[:], self.recent_out[:], self.alerted[:], self.next_slot)
 
     def pool(self) -> int:
         """USD cents held: traced, untraced and pending."""
@@ -218,18 +217,19 @@ def expire(state: FlowState, now_s: int, bounds: NetworkBounds, pending_ttl_s: i
     """Drop what is older than the horizon: untraced buckets wholly older, entries whose
     origin is older (their value stays, untraced), pending items not described within
     ``pending_ttl_s`` (untraced too, and their forwards get no catch-up)."""
+    horizon = bounds.horizon_s
     width = bucket_width(bounds)
-    state.untraced = [(b, c) for b, c in state.untraced
-                      if (b + 1) * width + bounds.horizon_s > now_s]
-    kept = [e for e in state.entries if e.start_at + bounds.horizon_s >= now_s]
-    if len(kept) < len(state.entries):
+    while state.untraced and (state.untraced[0][0] + 1) * width + horizon <= now_s:
+        del state.untraced[0]  # buckets are oldest first
+    if any(e.start_at + horizon < now_s for e in state.entries):
+        kept = [e for e in state.entries if e.start_at + horizon >= now_s]
         gone = sum(e.usd_left for e in state.entries) - sum(e.usd_left for e in kept)
         state.entries = kept
         add_untraced(state, gone, now_s, bounds)
-    stale = [p for p in state.pending if p.last_s + pending_ttl_s < now_s]
-    for item in stale:
+    for item in [p for p in state.pending if p.last_s + pending_ttl_s < now_s]:
         drop_pending(state, item, now_s, bounds)
-    state.alerted = [(until, a) for until, a in state.alerted if until > now_s]
+    if any(until <= now_s for until, _ in state.alerted):
+        state.alerted = [(until, a) for until, a in state.alerted if until > now_s]
 
 
 def drop_pending(state: FlowState, item: Pending, now_s: int, bounds: NetworkBounds) -> None:
@@ -268,13 +268,15 @@ def merge_entry(state: FlowState, entry: FlowEntry) -> FlowEntry:
 
 
 def keep_entries(state: FlowState, now_s: int, bounds: NetworkBounds) -> None:
-    """Entries with value left, the ``entries_per_customer`` first by ``rank_key``; the value
-    of the others stays as untraced."""
-    ranked = sorted((e for e in state.entries if e.usd_left > 0), key=FlowEntry.rank_key)
-    kept = ranked[:bounds.entries_per_customer]
-    add_untraced(state, sum(e.usd_left for e in ranked[bounds.entries_per_customer:]),
-                 now_s, bounds)
-    state.entries = kept
+    """Entries with value left; beyond ``entries_per_customer``, the first by ``rank_key``
+    (the value of the others stays, untraced). Otherwise in the order they came."""
+    entries = [e for e in state.entries if e.usd_left > 0]
+    if len(entries) > bounds.entries_per_customer:
+        entries.sort(key=FlowEntry.rank_key)
+        add_untraced(state, sum(e.usd_left for e in entries[bounds.entries_per_customer:]),
+                     now_s, bounds)
+        del entries[bounds.entries_per_customer:]
+    state.entries = entries
 
 
 def extend_path(path: tuple[PathHop, ...], hop: PathHop, max_hops: int) -> tuple[PathHop, ...]:
