@@ -27,8 +27,6 @@ from streams.network.flow import (
 from streams.network.flow_state import (
     FlowEntry,
     FlowState,
-    Forward,
-    Pending,
     expire,
     extend_path,
     keep_entries,
@@ -394,15 +392,25 @@ def test_indirect_exposure_min_usd(rules, cents, fired):
 
 
 def test_one_alert_per_origin_and_period(rules):
-    """The same mixer value reaching B in two pieces alerts once; the next period again."""
+    """The same mixer value reaching B in two pieces alerts once; in the next cooldown period
+    (30 days, aligned: the next starts at T0 + 6 days) it alerts again, with another id."""
     net = Net(rules)
-    net.deposit(T0, "A", 200_000, MIXER, ("mixer",))
+    net.deposit(T0, "A", 300_000, MIXER, ("mixer",))
     net.transfer(T0 + HOUR, "A", "B", 100_000)
     net.transfer(T0 + 2 * HOUR, "A", "B", 100_000)
-    assert net.run().fired() == [("B", "indirect_exposure")]
-    [(_, alert)] = net.alerts
-    period = (T0 + 2 * HOUR) // (30 * DAY)
-    assert alert.alert_id == alert_id("B", "indirect_exposure", f"path:{MIXER}:A-in-{T0}:{period}")
+    net.transfer(T0 + 7 * DAY, "A", "B", 100_000)
+    assert net.run().fired() == [("B", "indirect_exposure")] * 2
+    periods = [(T0 + 2 * HOUR) // (30 * DAY), (T0 + 7 * DAY + DELAY) // (30 * DAY)]
+    assert periods[1] == periods[0] + 1
+    assert [a.alert_id for _, a in net.alerts] == [
+        alert_id("B", "indirect_exposure", f"path:{MIXER}:A-in-{T0}:{period}")
+        for period in periods]
+
+
+def test_disabled_rule_does_not_fire(customised):
+    net = Net(customised({"rules": {"indirect_exposure": {"enabled": False}}}))
+    chain(net, "ABC", T0, DAY, 100_000, [0, 0], deposit=(MIXER, ("mixer",)))
+    assert net.run().fired() == []
 
 
 # --- catch-ups -------------------------------------------------------------------------------
@@ -561,11 +569,6 @@ def test_same_inputs_same_alerts(rules):
 
     ids = run()
     assert len(ids) == 4 and ids == run()
-
-
-def test_forward_and_pending_are_plain_tuples():
-    assert tuple(Pending(1, "A", 2, 3, 4)) == (1, "A", 2, 3, 4)
-    assert tuple(Forward("e", "B", 5, ((1, 2),))) == ("e", "B", 5, ((1, 2),))
 
 
 def test_through_the_wire_the_same(rules):
