@@ -82,6 +82,8 @@ from streams.network.records import (
 )
 from streams.ruleset import CompiledRules
 
+__all__ = ["FlowEntry", "FlowOutcome", "FlowState", "apply_flow", "haircut",
+           "max_provenance_bytes"]
 
 @dataclass
 class FlowOutcome:

@@ -139,7 +139,10 @@ def _usd(cents: int) -> str:
 
 
 def _short(origin: str) -> str:
-    return origin if len(origin) <= 16 else f"{origin[:8]}…{origin[-4:]}"
+    """A long address shortened (``a:0x0836…872f``); a customer in full."""
+    if origin.startswith("c:") or len(origin) <= 16:
+        return origin
+    return f"{origin[:8]}…{origin[-4:]}"
 
 
 def _span(entry: FlowEntry) -> str:
