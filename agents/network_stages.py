@@ -160,8 +160,9 @@ class NetworkStages:
             if promised > self.flow_promised[partition]:
                 self.flow_promised[partition] = promised
             if self.flow_promised[partition] != float("-inf"):
-                markers[f"f{partition}"] = Marker(f"f{partition}",
-                                                  int(self.flow_promised[partition]))
+                markers[f"f{partition}"] = Marker(
+                    f"f{partition}", int(self.flow_promised[partition]),
+                    ceiling_s=self.flow.aligner.ceiling(partition))
         return markers
 
     def _idle(self, partition: int) -> bool:

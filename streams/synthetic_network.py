@@ -5,17 +5,18 @@ Each scenario has its own customers (verified, KYC tier 2, ordinary jurisdiction
 numbers: addresses are hashes of the prefix and a label). Every transfer lies in the 24 days
 before ``planted_scenarios``' day (the midnight two days before ``end``), so inside the 30
 days the stream spans, and its amounts stay inside every per-customer (S1) limit. A
-customer's ``Scenario.expected_rules`` are the S1 rules it alerts on (``mixer_exposure``,
-``fan_in_30d``, ``deposits_consolidated``; mostly none); ``NETWORK_PLANTED`` names, per
-scenario, its customers and every rule expected to alert for them, network rules included.
+customer's ``Scenario.expected_rules`` are the rules it alerts on, network rules included
+(some customers of a typology alert on nothing: the first of a chain, say);
+``NETWORK_PLANTED`` names, per scenario, its customers and every rule expected for them.
 
 An internal transfer is two events at the same time: ``out`` at the sender and ``in`` at the
 recipient, each naming the other in ``counterparty.customer_id``.
 
 Where the network rules alert (design §6): collection_point at every payer,
 distribution_point at every payee, shared_wallet_unrelated at both users, flow_cycle at the
-customer where the loop closes (A), layering_chain at the end of a chain of >= 4 customers,
-indirect_exposure at B and/or C (A's direct exposure is S1's mixer_exposure).
+customer where the loop closes (A), layering_chain at the customer that makes a chain 4
+customers long (D), indirect_exposure at B and C (A's direct exposure is S1's
+mixer_exposure).
 """
 
 import hashlib
@@ -90,12 +91,12 @@ class _Planter:
         return "0x" + hashlib.sha256(f"{self.prefix}:{label}".encode()).hexdigest()[:40]
 
     def new(self, name: str, countries: tuple[str, ...] = ("DE",), nationality: str | None = None,
-            s1_rules: dict[int, tuple[str, ...]] | None = None) -> list[ScenarioBuilder]:
+            rules: dict[int, tuple[str, ...]] | None = None) -> list[ScenarioBuilder]:
         """The verified customers of scenario ``name``, the n-th resident in
-        ``countries[n % len]``; ``s1_rules``: the S1 rules the n-th one alerts on."""
+        ``countries[n % len]``; ``rules``: the rules the n-th one alerts on."""
         builders = []
         for n, customer_id in enumerate(self.customers[f"{self.prefix}-{name}"]):
-            scenario = Scenario(name, customer_id, (s1_rules or {}).get(n, ()))
+            scenario = Scenario(name, customer_id, (rules or {}).get(n, ()))
             self.scenarios.append(scenario)
             builder = ScenarioBuilder(scenario)
             builder.verified(self.day - timedelta(days=120, hours=-n), tier=2,
@@ -120,7 +121,8 @@ def _counterparty_typologies(plant: _Planter) -> None:
     # two days or more before it pays the collector (no deposit within unhosted_after_deposit's
     # 24h), paying it within 2.5 days.
     collector = plant.wallet("collector")
-    payers = plant.new("collection", countries=("DE", "FR", "NL"), nationality="PT")
+    payers = plant.new("collection", countries=("DE", "FR", "NL"), nationality="PT",
+                      rules=dict.fromkeys(range(6), ("collection_point",)))
     for n, (b, usd) in enumerate(zip(payers, ("1200.00", "950.00", "1850.00", "1400.00",
                                               "1100.00", "1650.00"), strict=True)):
         b.transfer(plant.at(6, 9 + n), "in", str(Decimal(usd) + 150))
@@ -128,7 +130,8 @@ def _counterparty_typologies(plant: _Planter) -> None:
 
     # One wallet pays six Spanish customers within 3.5 days.
     source = plant.wallet("distributor")
-    payees = plant.new("distribution", countries=("ES",))
+    payees = plant.new("distribution", countries=("ES",),
+                      rules=dict.fromkeys(range(6), ("distribution_point",)))
     for n, (b, usd) in enumerate(zip(payees, ("1000.00", "1250.00", "1500.00", "1100.00",
                                               "1400.00", "1300.00"), strict=True)):
         b.transfer(plant.at(12, 8 + 16 * n), "in", usd, address=source, cp_type=UNHOSTED)
@@ -136,7 +139,8 @@ def _counterparty_typologies(plant: _Planter) -> None:
     # A German and a Japanese customer (no common residence or nationality) withdraw to one
     # unhosted wallet 8 days apart, below the EU travel-rule threshold (1,000 EUR).
     shared = plant.wallet("shared")
-    german, japanese = plant.new("shared-wallet", countries=("DE", "JP"))
+    german, japanese = plant.new("shared-wallet", countries=("DE", "JP"),
+                                 rules=dict.fromkeys(range(2), ("shared_wallet_unrelated",)))
     for b in (german, japanese):
         b.transfer(plant.at(16, 9), "in", "1000.00")
     german.transfer(plant.at(14, 11), "out", "800.00", address=shared, cp_type=UNHOSTED)
@@ -146,7 +150,7 @@ def _counterparty_typologies(plant: _Planter) -> None:
 def _flow_typologies(plant: _Planter) -> None:
     """Value followed from customer to customer (S3)."""
     # A -> B -> C -> A, two days apart, each forwarding 90 % of what it received.
-    a, b, c = plant.new("cycle", countries=("NL", "DE", "FR"))
+    a, b, c = plant.new("cycle", countries=("NL", "DE", "FR"), rules={0: ("flow_cycle",)})
     a.transfer(plant.at(22, 9), "in", "3000.00")
     usd = "3000.00"
     for n, (sender, recipient) in enumerate(((a, b), (b, c), (c, a))):
@@ -154,17 +158,20 @@ def _flow_typologies(plant: _Planter) -> None:
         internal(plant.at(21 - 2 * n, 10), usd, sender, recipient)
 
     # A -> B -> C -> D -> E, three hours apart (more than the hop delay), 89-92 % each.
-    chain = plant.new("layering", countries=("DE", "FR", "IT", "ES", "NL"))
+    chain = plant.new("layering", countries=("DE", "FR", "IT", "ES", "NL"),
+                      rules={3: ("layering_chain",)})
     _chain(plant.at(10, 6), "5000.00", chain, ("0.92", "0.90", "0.89", "0.89"),
            timedelta(hours=3))
 
     # A -> B -> C -> D within 16 minutes (faster than the hop delay: found by the catch-up).
-    chain = plant.new("fast-layering", countries=("FR", "DE", "SE", "GB"))
+    chain = plant.new("fast-layering", countries=("FR", "DE", "SE", "GB"),
+                      rules={3: ("layering_chain",)})
     _chain(plant.at(5, 9), "4000.00", chain, ("0.925", "0.92", "0.91"), timedelta(minutes=8))
 
     # A receives 2,000 USDT from a Tornado Cash pool, then A -> B -> C within four days.
     a, b, c = plant.new("indirect-mixer", countries=("DE", "AT", "NL"),
-                        s1_rules={0: ("mixer_exposure",)})
+                        rules={0: ("mixer_exposure",), 1: ("indirect_exposure",),
+                               2: ("indirect_exposure",)})
     a.transfer(plant.at(9, 13), "in", "2000.00", address=MIXER_USDT_POOL, cp_type="other")
     internal(plant.at(8, 10), "1800.00", a, b)
     internal(plant.at(5, 16), "1620.00", b, c)
@@ -188,7 +195,7 @@ def _per_customer_typologies(plant: _Planter) -> None:
     # days (fewer than fan_in_7d's 15), then two withdrawals to an exchange of 40 % of them
     # each, the last < 6 days after the first deposit (the 7d window's daily buckets cover
     # 6 to 7 days).
-    [b] = plant.new("consolidation", s1_rules={0: ("deposits_consolidated",)})
+    [b] = plant.new("consolidation", rules={0: ("deposits_consolidated",)})
     amounts = ("410.00", "275.00", "590.00", "330.00", "455.00", "520.00", "260.00",
                "385.00", "600.00", "300.00", "475.00", "350.00", "540.00", "410.00")
     for n, usd in enumerate(amounts):
@@ -199,27 +206,27 @@ def _per_customer_typologies(plant: _Planter) -> None:
     b.transfer(plant.at(1, 22), "out", withdrawal)
 
     # 28 distinct senders, one every 20 hours (at most 9 in any 7 days), 60-199 USD each.
-    [b] = plant.new("fan-in-30d", s1_rules={0: ("fan_in_30d",)})
+    [b] = plant.new("fan-in-30d", rules={0: ("fan_in_30d",)})
     for n in range(28):
         b.transfer(plant.at(24, 9 + 20 * n), "in", f"{60 + 37 * n % 140}.00",
                    address=plant.wallet(f"sender-{n}"), cp_type=UNHOSTED)
 
     # 16 distinct senders within four days (fan_in_7d: 15), 80-200 USD each.
-    [b] = plant.new("fan-in-7d", s1_rules={0: ("fan_in_7d",)})
+    [b] = plant.new("fan-in-7d", rules={0: ("fan_in_7d",)})
     for n in range(16):
         b.transfer(plant.at(5, 8 + 6 * n), "in", f"{80 + 23 * n % 120}.00",
                    address=plant.wallet(f"fan-in-7d-{n}"), cp_type=UNHOSTED)
 
     # Funded from an exchange, then 16 distinct receivers within four days (fan_out_7d: 15),
     # 100-190 USD each (below every unhosted-wallet threshold).
-    [b] = plant.new("fan-out-7d", s1_rules={0: ("fan_out_7d",)})
+    [b] = plant.new("fan-out-7d", rules={0: ("fan_out_7d",)})
     b.transfer(plant.at(9, 10), "in", "3000.00", cp_type="exchange")
     for n in range(16):
         b.transfer(plant.at(5, 8 + 6 * n), "out", f"{100 + 17 * n % 90}.00",
                    address=plant.wallet(f"fan-out-7d-{n}"), cp_type=UNHOSTED)
 
     # Funded twice, then 26 distinct receivers, one every 20 hours (at most 9 in 7 days).
-    [b] = plant.new("fan-out-30d", s1_rules={0: ("fan_out_30d",)})
+    [b] = plant.new("fan-out-30d", rules={0: ("fan_out_30d",)})
     b.transfer(plant.at(26, 10), "in", "2500.00", cp_type="exchange")
     b.transfer(plant.at(14, 10), "in", "2500.00", cp_type="exchange")
     for n in range(26):

@@ -132,7 +132,7 @@ def _run_counterparty(logs: list[_Log], rules: CompiledRules, partitions: int,
                       ) -> list[Alert]:
     replay, _ = _stage(COUNTERPARTY, rules, partitions, hop_delay_s,
                        CounterpartyState.from_bytes)
-    alerts = []
+    alerts: list[Alert] = []
     while any(log.read < len(log.records) for log in logs):
         outcome = StepOutcome()
         for log in logs:
@@ -149,7 +149,7 @@ def _run_flow(logs: list[_Log], rules: CompiledRules, partitions: int, hop_delay
     replay, _ = _stage(FLOW, rules, partitions, hop_delay_s, FlowState.from_bytes)
     aligner = replay.aligner
     promised = [float("-inf")] * partitions
-    alerts = []
+    alerts: list[Alert] = []
     while (any(log.read < len(log.records) for log in logs)
            or any(aligner.held(q) for q in range(partitions))):
         outcome = StepOutcome()
@@ -168,7 +168,7 @@ def _run_flow(logs: list[_Log], rules: CompiledRules, partitions: int, hop_delay
             promise_s = aligner.flow_promise(q, promised[q])
             if promise_s > promised[q]:
                 promised[q] = promise_s
-                marker = encode(Marker(f"f{q}", int(promise_s)))
+                marker = encode(Marker(f"f{q}", int(promise_s), ceiling_s=aligner.ceiling(q)))
                 for log in logs:
                     log.append(None, marker)
                 result.markers += partitions

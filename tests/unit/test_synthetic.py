@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from streams.backtest import run_backtest
+from streams.network import NETWORK_RULE_IDS
 from streams.rules import RULE_IDS
 from streams.synthetic import (
     background_scenarios,
@@ -26,7 +27,7 @@ NEEDS_INTEL = {"high_risk_counterparty"}
 
 @pytest.fixture(scope="module")
 def stream():
-    planted = planted_scenarios(END)
+    planted = planted_scenarios(END) + network_scenarios(END)
     background = background_scenarios(500, END)
     bad = bad_messages(END)
     good = [(m.topic, m.key, m.value) for m in to_messages(planted + background)]
@@ -44,17 +45,22 @@ def test_alerts_are_exactly_the_planted_ones(stream, result):
     expected = Counter((s.customer_id, rule) for s in planted for rule in s.expected_rules)
 
     assert Counter((a.customer_id, a.rule_id) for a in result.alerts) == expected
-    assert len(planted) == 21
+    assert len(planted) == 21 + 34
     assert {s.customer_id for s in background}.isdisjoint({a.customer_id for a in result.alerts})
 
 
 def test_every_rule_is_planted(stream):
     planted = Counter(rule for s in stream.planted for rule in s.expected_rules)
 
-    assert set(planted) == set(RULE_IDS) - NEEDS_INTEL
-    assert all(len(s.expected_rules) == 1 for s in stream.planted)
+    # Retroactive screening needs a listing published after the transfers (the worker's
+    # tests/integration/test_retro_screening.py); the backtest reads no intel topic.
+    network = set(NETWORK_RULE_IDS) - {"retro_listed_counterparty"}
+    assert set(planted) == set(RULE_IDS) - NEEDS_INTEL | network
+    assert all(len(s.expected_rules) <= 1 for s in stream.planted)
     assert planted["unverified_activity"] == planted["high_risk_jurisdiction"] == 2
-    assert sum(planted.values()) == 21
+    assert planted["collection_point"] == planted["distribution_point"] == 6
+    assert planted["layering_chain"] == planted["indirect_exposure"] == 2
+    assert sum(planted.values()) == 21 + 25
 
 
 def test_shipped_rules_raise_the_same_alerts(stream, result, default_rules):
@@ -84,7 +90,7 @@ def test_background_is_busy_enough_to_mean_something(stream, result):
     assert len(stream.background) == 500
     assert transfers > 1000
     assert result.events_applied == stream.good
-    assert len(result.states) == 521
+    assert len(result.states) == 521 + 34
 
 
 def test_every_bad_message_is_rejected_with_its_kind(stream, result):
@@ -136,6 +142,9 @@ TYPOLOGIES = {
     "planted-indirect-mixer": (3, ("indirect_exposure", "mixer_exposure")),
     "planted-consolidation": (1, ("deposits_consolidated",)),
     "planted-fan-in-30d": (1, ("fan_in_30d",)),
+    "planted-fan-in-7d": (1, ("fan_in_7d",)),
+    "planted-fan-out-7d": (1, ("fan_out_7d",)),
+    "planted-fan-out-30d": (1, ("fan_out_30d",)),
 }
 HOUR, DAY = 3600, 86400
 
@@ -170,8 +179,8 @@ def test_network_planted_names_each_scenario_its_customers_and_rules(stream, net
     assert NETWORK_PLANTED["planted-cycle"][0] == (
         "planted-cycle-a", "planted-cycle-b", "planted-cycle-c")
     ids = [s.customer_id for s in network]
-    others = {s.customer_id for s in stream.planted + stream.background}
-    assert len(set(ids)) == len(ids) == 31 and others.isdisjoint(ids)
+    others = {s.customer_id for s in planted_scenarios(END) + stream.background}
+    assert len(set(ids)) == len(ids) == 34 and others.isdisjoint(ids)
 
 
 def test_network_customers_are_verified_before_they_transfer(network):
@@ -309,30 +318,6 @@ def test_per_customer_typologies_have_their_shape(network):
     assert times[-1] - times[0] <= 24 * DAY and all(_usd(e) < 200 for e in senders)
 
 
-@pytest.fixture(scope="module")
-def network_result(stream, network, default_rules):
-    """The S1 backtest over the planted, network and ordinary customers (shipped rules)."""
-    messages = to_messages(stream.planted + network + stream.background)
-    return run_backtest([(m.topic, m.key, m.value) for m in messages], default_rules)
-
-
-def test_network_customers_raise_only_their_per_customer_rules(stream, network,
-                                                               network_result):
-    """S1 alerts: mixer_exposure at the mixer's A, fan_in_30d and deposits_consolidated at
-    theirs once those rules exist; nothing else, and the other customers are unchanged."""
-    expected = Counter((s.customer_id, rule) for s in stream.planted + network
-                       for rule in s.expected_rules if rule in RULE_IDS)
-    mixer_a = NETWORK_PLANTED["planted-indirect-mixer"][0][0]
-
-    assert Counter((a.customer_id, a.rule_id) for a in network_result.alerts) == expected
-    assert expected[(mixer_a, "mixer_exposure")] == 1
-    assert [s.expected_rules for s in network if s.expected_rules] == [
-        ("mixer_exposure",), ("deposits_consolidated",), ("fan_in_30d",)]
-    [mixer] = [a for a in network_result.alerts if a.customer_id == mixer_a]
-    assert mixer.evidence.matches["service"] == "Tornado Cash"
-    assert network_result.rejected == []
-
-
 def test_network_scenarios_are_deterministic_and_copies_do_not_share(network):
     again = network_scenarios(END)
     copy = network_scenarios(END, prefix="copy")
@@ -342,7 +327,8 @@ def test_network_scenarios_are_deterministic_and_copies_do_not_share(network):
 
     assert [(s.customer_id, s.events) for s in again] == [
         (s.customer_id, s.events) for s in network]
-    assert len(addresses) == 1 + 1 + 1 + 14 + 28  # collector, distributor, shared, senders
+    # collector, distributor, shared, then the consolidation, fan-in and fan-out wallets
+    assert len(addresses) == 1 + 1 + 1 + 14 + 28 + 16 + 16 + 26
     assert addresses.isdisjoint(copied)
     assert {s.customer_id for s in copy} == {
         customer.replace("planted-", "copy-", 1) for customers, _ in NETWORK_PLANTED.values()
