@@ -180,8 +180,11 @@ def _network_stages(app: faust.App, settings: Settings, rules: CompiledRules,
         return await app.producer.send(topic, key, value, partition, None, None)
 
     def assigned() -> set[int]:
-        return {tp.partition for tp in app.consumer.assignment()
-                if tp.topic == settings.transactions_topic}
+        try:
+            assignment = app.consumer.assignment()
+        except Exception:  # consumer not started (yet): nothing assigned
+            return set()
+        return {tp.partition for tp in assignment if tp.topic == settings.transactions_topic}
 
     return NetworkStages(
         {CP_LEGS: settings.cp_legs_topic, FLOWS: settings.flows_topic},

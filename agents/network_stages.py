@@ -101,9 +101,10 @@ class NetworkStages:
             (legs if kind == CP_LEGS else flows if kind == FLOWS else inputs).append(message)
         return inputs, legs, flows
 
-    def meet_partitions(self) -> None:
-        """Partitions newly assigned: every stage starts them, with their clocks as stored."""
-        owned = self.assigned()
+    def meet_partitions(self, messages: Sequence[Any]) -> None:
+        """Partitions newly assigned (or met in a batch): every stage starts them, with their
+        clocks as stored."""
+        owned = self.assigned() | self._owned | {message.partition for message in messages}
         for partition in owned - self._owned:
             self.inputs.meet(partition)
             self.counterparty.aligner.assign(partition)

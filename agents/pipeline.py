@@ -263,7 +263,7 @@ class BatchProcessor:
             observe_lag = metrics.PROCESSING_LAG.observe
             network = self.network
             if network is not None:
-                network.meet_partitions()
+                network.meet_partitions(messages)
                 messages, legs, flows = network.split(messages)
                 network.admit(legs, flows, outcome)
             self.replay.admit(messages, outcome,

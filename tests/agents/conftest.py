@@ -31,6 +31,11 @@ class Harness:
     highwaters: dict[tuple[str, int], int] = field(default_factory=dict)
     offsets: Counter[str] = field(default_factory=Counter)
     paused: set[tuple[str, int]] = field(default_factory=set)
+    internal: list[tuple[str, int, bytes | None, bytes]] = field(default_factory=list)
+    network_changelog: list[tuple[int, bytes, bytes]] = field(default_factory=list)
+    meta: list[tuple[int, bytes, bytes]] = field(default_factory=list)
+    """Partition records of the tables (the network stages' clocks)."""
+    """Records sent to the network stages' topics: (topic, partition, key, value)."""
 
     async def put(self, topic: str, key: bytes | None, value: bytes | dict[str, Any],
                   partition: int = 0, offset: int | None = None) -> None:
@@ -76,12 +81,27 @@ async def harness(tmp_path: Any) -> Any:
         aml.processor.send_alert = _recorder(h.alerts, Alert)
         aml.processor.send_dead_letter = _recorder(h.dead_letters, DeadLetter)
         aml.processor.send_risk_change = _recorder(h.risk_changes, RiskChange)
-        async def send_records(partition: int, records: list[tuple[bytes, bytes]]) -> Any:
-            h.changelog.extend((partition, key, value) for key, value in records)
-            done = asyncio.get_running_loop().create_future()
-            done.set_result(len(h.changelog) - 1)
-            return [done]
-        aml.state.send_records = send_records
+        def recorder(into: list[tuple[int, bytes, bytes]]) -> Any:
+            async def send_records(partition: int, records: list[tuple[bytes, bytes]]) -> Any:
+                for key, value in records:  # partition meta (NUL-prefixed keys) apart
+                    (h.meta if key.startswith(b"\x00") else into).append(
+                        (partition, key, value))
+                done = asyncio.get_running_loop().create_future()
+                done.set_result(len(into) + len(h.meta) - 1)
+                return [done]
+            return send_records
+        aml.state.send_records = recorder(h.changelog)
+        network = aml.processor.network
+        if network is not None:  # internal records recorded, not read back here
+            async def send_to(topic: str, partition: int, key: bytes | None,
+                              value: bytes) -> Any:
+                h.internal.append((topic, partition, key, value))
+                done = asyncio.get_running_loop().create_future()
+                done.set_result(None)
+                return done
+            network.send_to = send_to
+            network.counterparty.states.send_records = recorder(h.network_changelog)
+            network.flow.states.send_records = recorder(h.network_changelog)
 
         aml.processor.aligner.highwater = lambda topic, partition: h.highwaters.get(
             (topic, partition), 0)

@@ -45,7 +45,9 @@ async def test_the_app_runs_on_the_batch_consumer_and_conductor(tmp_path):
     aml = create_app(Settings(store="memory://", data_dir=tmp_path))
     assert isinstance(aml.faust.topics, BatchConductor)
     assert isinstance(aml.faust.consumer, BatchConsumer)
-    assert aml.faust.topics.batch_topics == {"onboarding", "transactions"}
+    assert aml.faust.topics.batch_topics == {
+        "onboarding", "transactions", "amlstream-cp-legs-repartition",
+        "amlstream-flows-repartition"}
 
 
 async def test_a_fetch_reaches_each_channel_as_one_batch_of_tracked_messages(tmp_path):
