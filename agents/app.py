@@ -8,7 +8,6 @@ from typing import Any, cast
 
 import faust
 from faust.types import TP
-from streams.network.flow import FlowState
 
 from agents import gc_policy, kafka_clients, metrics, rules_feed, shutdown
 from agents.checkpoint import Checkpointer
@@ -28,6 +27,7 @@ from agents.state_table import StateTable
 from agents.topics import internal_topics
 from streams.network.counterparty import CounterpartyState
 from streams.network.emit import CP_LEGS, FLOWS, Emitter
+from streams.network.flow import FlowState
 from streams.network.internal_order import InternalAligner
 from streams.network.stage import COUNTERPARTY, FLOW, StageReplay
 from streams.ordering import InputAligner, TopicPartition

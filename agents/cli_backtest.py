@@ -20,7 +20,13 @@ import orjson
 from agents import kafka_clients
 from agents.settings import Settings
 from schemas.alerts import Alert
-from streams.backtest import BacktestResult, place, run_records
+from streams.backtest import (
+    BacktestResult,
+    NetworkTiming,
+    place,
+    run_network_stages,
+    run_records,
+)
 from streams.jsonl import Line, read_events
 from streams.replay import InputRecord
 from streams.ruleset import RuleSetError, load_rules
@@ -34,6 +40,7 @@ from streams.summary import (
 )
 
 PROGRESS_EVERY_S = 2.0
+DEFAULT_TIMING = NetworkTiming()
 TOPIC_WAIT_MS = 5000
 
 
@@ -47,6 +54,8 @@ class Job:
     rules_path: Path
     overrides: tuple[tuple[str, str], ...]
     partitions: int
+    network: NetworkTiming | None = DEFAULT_TIMING
+    """The network stages' timing (None: S1 alone, as ``AMLSTREAM_NETWORK=off``)."""
 
 
 def add_commands(commands: Any) -> None:
@@ -81,7 +90,21 @@ def add_commands(commands: Any) -> None:
     parser.add_argument("--jobs", type=int, default=None,
                         help="processes, each taking some partitions (default: the cores, at "
                         "most the partitions); the same alerts as one")
+    parser.add_argument("--network-lateness-s", type=int, default=None, metavar="S",
+                        help="as the worker's AMLSTREAM_NETWORK_LATENESS_S (default: it)")
+    parser.add_argument("--network-hop-delay-s", type=int, default=None, metavar="S",
+                        help="as the worker's AMLSTREAM_NETWORK_HOP_DELAY_S (default: it)")
     parser.set_defaults(handler=run)
+
+
+def network_timing(settings: Settings, args: argparse.Namespace) -> NetworkTiming | None:
+    """The worker's network settings, or the options that override them."""
+    if not settings.network:
+        return None
+    lateness_s = args.network_lateness_s
+    hop_delay_s = args.network_hop_delay_s
+    return NetworkTiming(settings.network_lateness_s if lateness_s is None else lateness_s,
+                         settings.network_hop_delay_s if hop_delay_s is None else hop_delay_s)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -136,9 +159,10 @@ def _run(args: argparse.Namespace) -> int:
         source = ", ".join(str(p) for p in args.events)
     print(f"amlstream backtest: {len(records):,} events from {source}; {partitions} "
           f"partitions, {jobs} job{'s' if jobs > 1 else ''}", file=sys.stderr)
-    runs = [(_check_rules(rules_a), Job(rules_a, (), partitions))]
+    timing = network_timing(settings, args)
+    runs = [(_check_rules(rules_a), Job(rules_a, (), partitions, timing))]
     if args.compare is not None:
-        runs.append((_check_rules(args.compare), Job(args.compare, (), partitions)))
+        runs.append((_check_rules(args.compare), Job(args.compare, (), partitions, timing)))
     results = []
     for label, job in runs:
         result = run_jobs(records, job, jobs, label)
@@ -154,7 +178,7 @@ def _run(args: argparse.Namespace) -> int:
         print(render_diff(diff(a.alerts, b.alerts), label_a, label_b))
     sweep = None
     if args.sweep is not None:
-        sweep = _sweep(args.sweep, records, rules_a, partitions, jobs)
+        sweep = _sweep(args.sweep, records, rules_a, partitions, jobs, timing)
         print(render_sweep(*sweep))
     if args.report is not None:
         _report(args.report, results, sweep)
@@ -162,6 +186,17 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def run_jobs(records: list[InputRecord], job: Job, jobs: int, label: str) -> BacktestResult:
+    """S1 over the records, in ``jobs`` processes, then the network stages over what S1 sent
+    them (in this process: they join all partitions)."""
+    result = _s1_jobs(records, job, jobs, label)
+    if job.network is not None and not result.interrupted:
+        rules = load_rules(job.rules_path, dict(job.overrides) or None)
+        run_network_stages(result, rules, job.partitions, job.network)
+        result.alerts.sort(key=lambda alert: (alert.triggered_at, alert.alert_id))
+    return result
+
+
+def _s1_jobs(records: list[InputRecord], job: Job, jobs: int, label: str) -> BacktestResult:
     progress = _Progress(label)
     if jobs == 1:
         return _job(records, job, progress)
@@ -197,6 +232,8 @@ def run_jobs(records: list[InputRecord], job: Job, jobs: int, label: str) -> Bac
         merged.consumed.update(part.consumed)
         merged.events_applied += part.events_applied
         merged.interrupted |= part.interrupted
+        merged.internal.update(part.internal)  # each job's own partitions
+        merged.clocks.update(part.clocks)
     merged.alerts.sort(key=lambda alert: (alert.triggered_at, alert.alert_id))
     merged.rejected.sort(key=lambda rejected: rejected[0])
     progress.done(len(records))
@@ -227,7 +264,8 @@ def _job(records: list[InputRecord], job: Job, progress: Any = None) -> Backtest
     collecting = gc.isenabled()
     gc.disable()  # as in the worker (agents.gc_policy): young collections find nothing here
     try:
-        result = run_records(records, rules, job.partitions, progress=progress)
+        result = run_records(records, rules, job.partitions, progress=progress,
+                             network=job.network)
     finally:
         if collecting:
             gc.enable()
@@ -236,7 +274,8 @@ def _job(records: list[InputRecord], job: Job, progress: Any = None) -> Backtest
 
 
 def _sweep(spec: str, records: list[InputRecord], rules_path: Path,
-           partitions: int, jobs: int) -> tuple[str, list[SweepPoint]]:
+           partitions: int, jobs: int, timing: NetworkTiming | None
+           ) -> tuple[str, list[SweepPoint]]:
     setting, _, values = spec.partition("=")
     if not setting or not values:
         raise UserError(f"--sweep {spec!r}: write SETTING=V1,V2,... "
@@ -245,7 +284,7 @@ def _sweep(spec: str, records: list[InputRecord], rules_path: Path,
     for value in values.split(","):
         overrides = ((setting, value.strip()),)
         label = _check_rules(rules_path, overrides)
-        result = run_jobs(records, Job(rules_path, overrides, partitions), jobs, label)
+        result = run_jobs(records, Job(rules_path, overrides, partitions, timing), jobs, label)
         points.append(SweepPoint(value.strip(), len(result.alerts),
                                  len({a.customer_id for a in result.alerts})))
     return setting, points
