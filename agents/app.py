@@ -176,8 +176,12 @@ def _network_stages(app: faust.App, settings: Settings, rules: CompiledRules,
 
     flow_table = table(FLOW_TABLE, FlowState.from_bytes)
 
-    async def send_to(topic: str, partition: int, key: bytes | None, value: bytes) -> Any:
-        return await app.producer.send(topic, key, value, partition, None, None)
+    bulk = {topic: _bulk_sender(app, topic)
+            for topic in (settings.cp_legs_topic, settings.flows_topic)}
+
+    async def send_records(topic: str, partition: int,
+                           records: list[tuple[bytes | None, bytes]]) -> Any:
+        return await bulk[topic](partition, records)
 
     def assigned() -> set[int]:
         try:
@@ -190,7 +194,7 @@ def _network_stages(app: faust.App, settings: Settings, rules: CompiledRules,
         {CP_LEGS: settings.cp_legs_topic, FLOWS: settings.flows_topic},
         Emitter(settings.partitions, settings.network_lateness_s), inputs,
         stage(COUNTERPARTY, table(COUNTERPARTY_TABLE, CounterpartyState.from_bytes)),
-        stage(FLOW, flow_table), customers, flow_table, send_to, assigned,
+        stage(FLOW, flow_table), customers, flow_table, send_records, assigned,
         settings.network_marker_interval_s, settings.network_idle_after_s)
 
 

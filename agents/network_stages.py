@@ -28,7 +28,7 @@ from typing import Any
 from agents import metrics
 from agents.state_table import StateTable
 from streams.intel import Listing
-from streams.network.emit import CP_LEGS, FLOWS, Emitted, Emitter, PartitionClock
+from streams.network.emit import CP_LEGS, FLOWS, Emitter, PartitionClock
 from streams.network.offline import NO_PROMISE_S
 from streams.network.records import Marker, encode
 from streams.network.stage import StageReplay
@@ -38,8 +38,10 @@ from streams.replay import StepOutcome
 
 log = logging.getLogger(__name__)
 
-SendTo = Callable[[str, int, bytes | None, bytes], Awaitable[Awaitable[Any]]]
-"""Start sending (topic, partition, key, value); the awaitable returned resolves on delivery."""
+SendRecords = Callable[[str, int, list[tuple[bytes | None, bytes]]],
+                      Awaitable[list[Awaitable[Any]]]]
+"""Start sending (key, value) records, in order, to a topic's partition, in bulk; the
+awaitables returned resolve once the broker has them (``agents.app._bulk_sender``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +68,8 @@ def promise_key(partition: int) -> bytes:
 class NetworkStages:
     def __init__(self, topics: dict[str, str], emitter: Emitter, inputs: InputAligner,
                  counterparty: StageReplay, flow: StageReplay, customer_table: StateTable,
-                 flow_table: StateTable, send_to: SendTo, assigned: Callable[[], set[int]],
+                 flow_table: StateTable, send_records: SendRecords,
+                 assigned: Callable[[], set[int]],
                  marker_interval_s: float, idle_after_s: float) -> None:
         self.topics = topics
         """``cp-legs`` and ``flows`` -> their topic names."""
@@ -77,7 +80,7 @@ class NetworkStages:
         self.flow = flow
         self.customer_table = customer_table
         self.flow_table = flow_table
-        self.send_to = send_to
+        self.send_records = send_records
         self.assigned = assigned
         """Partition numbers assigned to this worker now."""
         self.marker_interval_s = marker_interval_s
@@ -125,14 +128,18 @@ class NetworkStages:
     def apply_released(self, outcome: StepOutcome) -> int:
         return self.counterparty.apply_released(outcome) + self.flow.apply_released(outcome)
 
-    def sender(self, emitted: Emitted) -> Callable[[bytes | None, bytes], Awaitable[Any]]:
-        """Where an internal record goes: its topic, the partition its key hashes to."""
-        topic = self.topics[emitted.topic]
-        metrics.NETWORK_RECORDS.labels(emitted.topic).inc()
-
-        async def send(key: bytes | None, value: bytes) -> Awaitable[Any]:
-            return await self.send_to(topic, emitted.partition, key, value)
-        return send
+    async def send(self, outcome: StepOutcome) -> list[Awaitable[Any]]:
+        """Send the step's internal records, in bulk per topic partition (in the order the
+        stages made them)."""
+        by_partition: dict[tuple[str, int], list[tuple[bytes | None, bytes]]] = {}
+        for emitted, _ in outcome.internal:
+            by_partition.setdefault((emitted.topic, emitted.partition), []).append(
+                (emitted.key, encode(emitted.envelope)))
+        deliveries = []
+        for (kind, partition), records in by_partition.items():
+            deliveries += await self.send_records(self.topics[kind], partition, records)
+            metrics.NETWORK_RECORDS.labels(kind).inc(len(records))
+        return deliveries
 
     def sent(self, deliveries: list[Awaitable[Any]]) -> None:
         """A step's outputs were handed to the producer: its promises wait for them."""
@@ -188,18 +195,21 @@ class NetworkStages:
         refresh = now - self._sent_at >= self.marker_interval_s
         if refresh:
             self._sent_at = now
-        deliveries = []
+        by_topic: dict[str, list[tuple[bytes | None, bytes]]] = {CP_LEGS: [], FLOWS: []}
         for producer, marker in durable.items():
             if not refresh and self._sent.get(producer) == marker:
                 continue
             self._sent[producer] = marker
-            kinds = (CP_LEGS, FLOWS) if producer.startswith("c") else (FLOWS,)
             value = encode(marker)
-            for kind in kinds:
+            for kind in (CP_LEGS, FLOWS) if producer.startswith("c") else (FLOWS,):
+                by_topic[kind].append((None, value))
+        deliveries = []
+        for kind, markers in by_topic.items():
+            if markers:
                 for partition in range(self.emitter.partitions):
-                    deliveries.append(await self.send_to(self.topics[kind], partition, None,
-                                                         value))
-            metrics.NETWORK_MARKERS.inc(len(kinds) * self.emitter.partitions)
+                    deliveries += await self.send_records(self.topics[kind], partition,
+                                                          markers)
+                metrics.NETWORK_MARKERS.inc(len(markers) * self.emitter.partitions)
         return deliveries
 
     def before_cut(self) -> None:

@@ -38,7 +38,6 @@ from agents import metrics
 from agents.checkpoint import Checkpointer
 from agents.network_stages import NetworkStages
 from schemas.dead_letters import DeadLetter, ErrorKind
-from streams.network.records import encode
 from streams.ordering import InputAligner, TopicPartition
 from streams.replay import Replay, StepOutcome
 from streams.ruleset import CompiledRules
@@ -167,13 +166,8 @@ class BatchProcessor:
             self.aligner.learn(topic, partition, start, end)
 
     def _encode(self, outcome: BatchOutcome) -> None:
-        """The step's alerts, risk changes, dead letters and internal records as records for
-        their topics."""
+        """The step's alerts, risk changes and dead letters as records for their topics."""
         outputs = outcome.outputs
-        if self.network is not None:
-            for emitted, record in outcome.internal:
-                outputs.append(Output("internal record", self.network.sender(emitted),
-                                      emitted.key, encode(emitted.envelope), record))
         for alert, record in outcome.alerts:  # a network alert's record is not the customer's
             outputs.append(Output("alert", self.send_alert, alert.customer_id.encode(),
                                   alert.model_dump_json().encode(), record))
@@ -279,8 +273,10 @@ class BatchProcessor:
             # re-sends the same alerts (same ids), rather than skipping them as applied.
             deliveries = await self.publish(outcome)
             if network is not None:
+                internal = await network.send(outcome)
+                self.checkpoint.sent(internal)
                 # Promises only once the records they cover are on the broker.
-                network.sent(deliveries)
+                network.sent(deliveries + internal)
                 self.checkpoint.sent(await network.send_markers())
             self.checkpoint.applied(outcome.done)
             self.checkpoint.maybe_cut()

@@ -89,9 +89,21 @@ def _inputs(workload: Workload) -> list[tuple[str, bytes | None, bytes]]:
             *((TRANSACTIONS, key, raw) for key, raw in workload.transactions)]
 
 
-def core(workload: Workload, rules_path: Path, partitions: int) -> tuple[float, float]:
-    """Events/s of the replay path (decode, order, apply: ``streams.backtest``, one process)
-    from memory, and mean state bytes per customer."""
+@dataclass
+class Core:
+    rate: float
+    """Events/s of the replay path, network stages included."""
+    customer_bytes: float
+    counterparty_bytes: list[int]
+    flow_bytes: list[int]
+    internal: dict[str, int]
+    """Internal records by topic (provenance apart), from the in-memory stages."""
+
+
+def core(workload: Workload, rules_path: Path, partitions: int) -> Core:
+    """The replay path (decode, order, apply: ``streams.backtest``, one process, the network
+    stages after S1) from memory: its rate, and the state bytes per customer, counterparty
+    and flow customer."""
     rules = load_rules(rules_path)
     inputs = _inputs(workload)
     gc_policy.tune()  # as in the worker
@@ -101,8 +113,13 @@ def core(workload: Workload, rules_path: Path, partitions: int) -> tuple[float, 
         elapsed = time.perf_counter() - started
     finally:
         gc.enable()  # this process goes on (and the test suite runs it in-process)
-    return workload.total / elapsed, statistics.mean(
-        len(s.to_bytes()) for s in result.states.values())
+    network = result.network
+    assert network is not None
+    return Core(workload.total / elapsed,
+                statistics.mean(len(s.to_bytes()) for s in result.states.values()),
+                sorted(len(s.to_bytes()) for s in network.states["counterparty"].values()),
+                sorted(len(s.to_bytes()) for s in network.states["flow"].values()),
+                dict(network.records))
 
 
 def parallel_backtest(workload: Workload, rules_path: Path, partitions: int,
@@ -115,7 +132,9 @@ def parallel_backtest(workload: Workload, rules_path: Path, partitions: int,
     return len(records) / (time.perf_counter() - started)
 
 
-def processed(metrics_port: int) -> float:
+def metric_sum(metrics_port: int, prefix: str, having: tuple[str, ...] = ()) -> float:
+    """The sum of a metric's samples whose line starts with ``prefix`` (and holds one of
+    ``having``, if given)."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics",
                                     timeout=2) as response:
@@ -123,15 +142,22 @@ def processed(metrics_port: int) -> float:
     except OSError:
         return 0.0
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("amlstream_events_consumed_total{"))
+               if line.startswith(prefix) and (not having or any(h in line for h in having)))
 
 
-def drain(worker: WorkerProcess, metrics_port: int, total: int, timeout_s: float) -> float:
+def processed(metrics_port: int, inputs: tuple[str, ...]) -> float:
+    """Input events processed or dead-lettered (the internal topics' records apart)."""
+    return metric_sum(metrics_port, "amlstream_events_consumed_total{",
+                      tuple(f'topic="{topic}"' for topic in inputs))
+
+
+def drain(worker: WorkerProcess, metrics_port: int, total: int, timeout_s: float,
+          inputs: tuple[str, ...]) -> float:
     """Events/s from the first processed event until all are processed."""
     deadline = time.monotonic() + timeout_s
     started = None
     while time.monotonic() < deadline:
-        done = processed(metrics_port)
+        done = processed(metrics_port, inputs)
         if started is None and done > 0:
             started, first = time.perf_counter(), done
         if done >= total and started is not None:
@@ -139,7 +165,8 @@ def drain(worker: WorkerProcess, metrics_port: int, total: int, timeout_s: float
         if not worker.running:
             raise RuntimeError("worker died:\n" + worker.log_tail())
         time.sleep(0.5)  # scraping /metrics costs the worker CPU: not too often
-    raise RuntimeError(f"worker processed {processed(metrics_port):,.0f} of {total:,} in time")
+    raise RuntimeError(f"worker processed {processed(metrics_port, inputs):,.0f} of {total:,} "
+                       "in time")
 
 
 def rss_mb(pid: int, field: str = "VmRSS") -> float:
@@ -196,6 +223,8 @@ async def latency(settings: Settings, workload: Workload, rate: int, seconds: fl
             for records in batch.values():
                 for record in records:
                     alert = Alert.model_validate_json(record.value)
+                    if alert.rule_id != "large_transfer":
+                        continue  # e.g. network alerts of the preload, completed now
                     occurred_ms = alert.triggered_at.timestamp() * 1000
                     if occurred_ms < steady.measured_from_ms:
                         steady.warm_up_ms.append(now * 1000 - occurred_ms)
@@ -251,6 +280,50 @@ def percentiles(values: list[float]) -> str:
     return f"p50 {q[49]:,.0f} ms, p99 {q[98]:,.0f} ms"
 
 
+class BenchWorker(WorkerProcess):
+    metrics_port: int
+
+
+def _worker(settings: Settings, work: Path, group: str, network: bool) -> BenchWorker:
+    """A worker of its own consumer group (``group``) over the preloaded inputs."""
+    metrics_port = free_port_pair()
+    worker = BenchWorker({
+        "AMLSTREAM_BROKER": settings.broker, "AMLSTREAM_APP_ID": group,
+        "AMLSTREAM_PARTITIONS": str(settings.partitions),
+        "AMLSTREAM_ONBOARDING_TOPIC": settings.onboarding_topic,
+        "AMLSTREAM_TRANSACTIONS_TOPIC": settings.transactions_topic,
+        "AMLSTREAM_ALERTS_TOPIC": settings.alerts_topic,
+        "AMLSTREAM_DEAD_LETTER_TOPIC": settings.dead_letter_topic,
+        "AMLSTREAM_RISK_TOPIC": settings.risk_topic,
+        "AMLSTREAM_RULES_TOPIC": settings.rules_topic,
+        "AMLSTREAM_ADDRESS_INTEL_TOPIC": settings.address_intel_topic,
+        "AMLSTREAM_NETWORK": "true" if network else "false",
+        "AMLSTREAM_DATA_DIR": str(work / f"state-{group}"),
+        "AMLSTREAM_METRICS_PORT": str(metrics_port), "AMLSTREAM_LOG_LEVEL": "warning",
+    }, work / f"worker-{group}.log")
+    worker.metrics_port = metrics_port
+    return worker
+
+
+def _internal_rows(metrics_port: int, transactions: int) -> list[tuple[str, str]]:
+    """Internal records the worker sent, per input transaction."""
+    sent = {topic: metric_sum(metrics_port, "amlstream_network_records_total{",
+                              (f'topic="{topic}"',)) for topic in ("cp-legs", "flows")}
+    markers = metric_sum(metrics_port, "amlstream_network_markers_total")
+    return [("internal records per input transaction",
+             f"cp-legs {sent['cp-legs'] / transactions:.2f}, flows "
+             f"{sent['flows'] / transactions:.2f} (legs and provenance), markers "
+             f"{markers / transactions:.3f}")]
+
+
+def _sizes(sizes: list[int]) -> str:
+    if not sizes:
+        return "(none)"
+    p99 = sizes[min(len(sizes) - 1, len(sizes) * 99 // 100)]
+    return (f"mean {statistics.mean(sizes):,.0f} bytes, p99 {p99:,} bytes, "
+            f"max {sizes[-1]:,} bytes ({len(sizes):,} of them)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -273,7 +346,8 @@ def main(argv: list[str] | None = None) -> int:
                         partitions=args.partitions, onboarding_topic=f"{name}-onboarding",
                         transactions_topic=f"{name}-transactions", alerts_topic=f"{name}-alerts",
                         dead_letter_topic=f"{name}-dead-letters", risk_topic=f"{name}-risk",
-                        rules_topic=f"{name}-rules")
+                        rules_topic=f"{name}-rules",
+                        address_intel_topic=f"{name}-address-intel")
     say(f"building {args.events:,} transactions over {args.customers:,} customers ...")
     workload = build(args.events, args.customers, datetime.now(UTC))
     say("starting a local broker ...")
@@ -287,33 +361,35 @@ def main(argv: list[str] | None = None) -> int:
         ceiling = asyncio.run(baseline(settings, workload.total))
         rows.append(("baseline (aiokafka getmany + orjson.loads)", f"{ceiling:,.0f} events/s"))
         say("core alone: decode + apply from memory ...")
-        core_rate, state_bytes = core(workload, settings.rules_path, args.partitions)
-        rows.append(("core alone = backtest, 1 job (decode, order, apply)",
+        measured = core(workload, settings.rules_path, args.partitions)
+        core_rate = measured.rate
+        rows.append(("core alone = backtest, 1 job (decode, order, apply; network stages)",
                      f"{core_rate:,.0f} events/s"))
         jobs = min(len(os.sched_getaffinity(0)), args.partitions)
         say(f"backtest with {jobs} jobs ...")
         rate = parallel_backtest(workload, settings.rules_path, args.partitions, jobs)
         rows.append((f"backtest, {jobs} jobs (same events)",
                      f"{rate:,.0f} events/s = {rate / core_rate:.2f} x 1 job"))
-        metrics_port = free_port_pair()
-        worker = WorkerProcess({
-            "AMLSTREAM_BROKER": settings.broker, "AMLSTREAM_APP_ID": name,
-            "AMLSTREAM_PARTITIONS": str(args.partitions),
-            "AMLSTREAM_ONBOARDING_TOPIC": settings.onboarding_topic,
-            "AMLSTREAM_TRANSACTIONS_TOPIC": settings.transactions_topic,
-            "AMLSTREAM_ALERTS_TOPIC": settings.alerts_topic,
-            "AMLSTREAM_DEAD_LETTER_TOPIC": settings.dead_letter_topic,
-            "AMLSTREAM_RISK_TOPIC": settings.risk_topic,
-            "AMLSTREAM_RULES_TOPIC": settings.rules_topic,
-            "AMLSTREAM_DATA_DIR": str(work / "state"),
-            "AMLSTREAM_METRICS_PORT": str(metrics_port), "AMLSTREAM_LOG_LEVEL": "warning",
-        }, work / "worker.log")
-        say("worker: draining the preloaded events ...")
+        inputs = (settings.onboarding_topic, settings.transactions_topic)
+        say("worker, network stages off: draining the preloaded events ...")
+        off = _worker(settings, work, f"{name}-off", network=False)
+        off.start()
+        try:
+            off_rate = drain(off, off.metrics_port, workload.total, args.timeout_s, inputs)
+        finally:
+            off.stop()
+        rows.append(("worker, network stages off (S1: all rules, RocksDB + changelog)",
+                     f"{off_rate:,.0f} events/s = {off_rate / ceiling:.1%} of baseline"))
+        say("worker, network stages on: draining the preloaded events ...")
+        worker = _worker(settings, work, f"{name}-on", network=True)
         worker.start()
         try:
-            worker_rate = drain(worker, metrics_port, workload.total, args.timeout_s)
-            rows.append(("worker (all rules, RocksDB + changelog)",
-                         f"{worker_rate:,.0f} events/s = {worker_rate / ceiling:.1%} of baseline"))
+            worker_rate = drain(worker, worker.metrics_port, workload.total, args.timeout_s,
+                                inputs)
+            rows.append(("worker (all rules), network stages on",
+                         f"{worker_rate:,.0f} events/s = {worker_rate / off_rate:.1%} of off, "
+                         f"{worker_rate / ceiling:.1%} of baseline"))
+            rows.extend(_internal_rows(worker.metrics_port, len(workload.transactions)))
             say(f"latency at {args.rate:,} events/s for {args.latency_seconds:.0f} s ...")
             assert worker.process is not None
             steady = asyncio.run(latency(settings, workload, args.rate, args.latency_seconds,
@@ -333,7 +409,10 @@ def main(argv: list[str] | None = None) -> int:
                          f"{memory[-1]:,.0f} MB at end"))
         finally:
             worker.stop()
-        rows.append(("state per customer (encoded)", f"{state_bytes:,.0f} bytes"))
+        rows.append(("state per customer (encoded)", f"{measured.customer_bytes:,.0f} bytes"))
+        rows.append(("state per counterparty (S2, encoded)", _sizes(measured.counterparty_bytes)))
+        rows.append(("provenance state per network-active customer (S3)",
+                     _sizes(measured.flow_bytes)))
     finally:
         broker.stop()
     width = max(len(label) for label, _ in rows)

@@ -12,8 +12,11 @@ are functions of the input topics. The partition's clock is persisted with the c
 
 Which legs:
 
-- to ``cp-legs`` (S2, keyed by counterparty): every transfer with an address or another
-  customer as counterparty;
+- to ``cp-legs`` (S2, keyed by counterparty): every transfer with another customer, or an
+  address not of a service type (``network.service_types``: exchanges, merchants, banks,
+  and addresses the intel lists as ``service``): S2's rules leave those out, and one
+  exchange's hot wallet would otherwise make one S2 partition carry a large share of all
+  transfers;
 - to ``flows`` (S3, keyed by the customer): every transfer of a customer that is *network
   active*: it moved value to or from another customer of ours, or a listed address, within the
   provenance horizon. Other customers' transfers cannot start or carry provenance, so S3 does
@@ -121,7 +124,8 @@ class Emitter:
         if clock.high_s is None or at_s > clock.high_s:
             clock.high_s = at_s
         self.changed.add(partition)
-        if not rules.config.network.enabled:
+        network = rules.config.network
+        if not network.enabled:
             return []
         cp_key = counterparty_key(transfer)
         listed = listed_lists(transfer.cp_address, rules)
@@ -133,7 +137,9 @@ class Emitter:
                   transfer.usd_cents, cp_key, transfer.cp_type, transfer.cp_country, listed,
                   snapshot_of_state(state))
         emitted = []
-        if cp_key is not None:
+        if cp_key is not None and (
+                cp_key.startswith("c:") or (transfer.cp_type not in network.service_types
+                                            and "service" not in listed)):
             key = cp_key.encode()
             emitted.append(Emitted(CP_LEGS, partition_of(key, self.partitions), key,
                                    Envelope(producer, (offset, 0), order_s, RANK_LEG, leg)))

@@ -93,13 +93,13 @@ async def harness(tmp_path: Any) -> Any:
         aml.state.send_records = recorder(h.changelog)
         network = aml.processor.network
         if network is not None:  # internal records recorded, not read back here
-            async def send_to(topic: str, partition: int, key: bytes | None,
-                              value: bytes) -> Any:
-                h.internal.append((topic, partition, key, value))
+            async def send_internal(topic: str, partition: int,
+                                    records: list[tuple[bytes | None, bytes]]) -> Any:
+                h.internal.extend((topic, partition, key, value) for key, value in records)
                 done = asyncio.get_running_loop().create_future()
                 done.set_result(None)
-                return done
-            network.send_to = send_to
+                return [done]
+            network.send_records = send_internal
             network.counterparty.states.send_records = recorder(h.network_changelog)
             network.flow.states.send_records = recorder(h.network_changelog)
 

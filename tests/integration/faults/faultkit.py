@@ -46,6 +46,7 @@ from streams.synthetic import (
     background_scenarios,
     planted_scenarios,
 )
+from streams.synthetic_network import network_scenarios
 
 PARTITIONS = Settings().partitions
 INPUT_KINDS = (ONBOARDING, TRANSACTIONS)
@@ -161,11 +162,12 @@ def mixed_customers(count: int, end: datetime = END, seed: int = 1,
 
 def stream(customers: int, seed: int, prefix: str, background: int = 0,
            planted_copies: int = 1, end: datetime = END) -> list[Scenario]:
-    """Mixed customers, planted customers (one per rule, ``planted_copies`` times) and quiet
-    background customers."""
+    """Mixed customers, planted customers (one per rule and one per network typology,
+    ``planted_copies`` times) and quiet background customers."""
     scenarios = mixed_customers(customers, end, seed=seed, prefix=f"{prefix}m")
     for copy in range(planted_copies):
         scenarios += planted_scenarios(end, prefix=f"{prefix}p{copy}")
+        scenarios += network_scenarios(end, prefix=f"{prefix}n{copy}")
     if background:
         scenarios += background_scenarios(background, end, seed=seed, prefix=f"{prefix}b")
     return scenarios
@@ -391,15 +393,24 @@ async def read_to_end(bootstrap: str, topic: str, timeout_s: float = 60.0) -> li
     return records
 
 
-async def alerts(deployment: Any, timeout_s: float = 60.0) -> dict[str, tuple[str, str]]:
+async def alerts(deployment: Any, expected: dict[str, tuple[str, str]] | None = None,
+                 timeout_s: float = 60.0, settle_s: float = 90.0) -> dict[str, tuple[str, str]]:
     """Alert id -> (rule, customer) of every alert the worker published (a re-sent alert
-    has the same id: at-least-once)."""
-    records = await read_to_end(deployment.bootstrap, deployment.topics["alerts"], timeout_s)
-    found = {}
-    for record in records:
-        alert = orjson.loads(record.value)
-        found[alert["alert_id"]] = (alert["rule_id"], alert["customer_id"])
-    return found
+    has the same id: at-least-once). With ``expected``, read again until every expected id
+    is there or ``settle_s`` passed: the network stages alert after the inputs' offsets are
+    committed (a flow alert waits for its producers' promises)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settle_s
+    while True:
+        records = await read_to_end(deployment.bootstrap, deployment.topics["alerts"],
+                                    timeout_s)
+        found = {}
+        for record in records:
+            alert = orjson.loads(record.value)
+            found[alert["alert_id"]] = (alert["rule_id"], alert["customer_id"])
+        if expected is None or set(expected) <= set(found) or loop.time() > deadline:
+            return found
+        await asyncio.sleep(2)
 
 
 async def dead_letters(deployment: Any, timeout_s: float = 60.0) -> list[dict[str, Any]]:

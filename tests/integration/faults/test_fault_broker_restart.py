@@ -35,6 +35,6 @@ async def test_worker_resumes_after_a_broker_restart(own_broker, deployment, req
 
     verdict = fk.Verdict("broker restart")
     verdict.lag(await fk.wait_for_lag_zero(deployment, timeout_s=90, workers=[worker]))
-    verdict.alerts(expected, await fk.alerts(deployment))
+    verdict.alerts(expected, await fk.alerts(deployment, expected))
     verdict.running(worker)
     verdict.check(worker)

@@ -48,7 +48,7 @@ async def test_failover_to_the_second_worker_loses_nothing(deployment, request_c
 
     verdict = fk.Verdict("failover after kill -9")
     verdict.lag(await fk.wait_for_lag_zero(deployment, timeout_s=45, workers=[second]))
-    verdict.alerts(expected, await fk.alerts(deployment))
+    verdict.alerts(expected, await fk.alerts(deployment, expected))
     verdict.running(second)
     second.stop()
     after_stop = await fk.lag(deployment)

@@ -34,7 +34,7 @@ async def test_three_kills_mid_stream_lose_nothing_and_add_nothing(deployment,
 
     verdict = fk.Verdict("kill -9 x3")
     verdict.lag(await fk.wait_for_lag_zero(deployment, timeout_s=60, workers=[final]))
-    verdict.alerts(expected, await fk.alerts(deployment))
+    verdict.alerts(expected, await fk.alerts(deployment, expected))
     verdict.running(final)
     if all(done for _, done in kills):
         verdict.problems.append(f"no kill happened while the stream was still fed: {kills}")

@@ -32,7 +32,7 @@ async def test_same_alerts_with_and_without_a_cpu_hog(deployment, cpu_hog, reque
         cpu_hog.stop()
         run_verdict = fk.Verdict(run)
         run_verdict.lag(behind)
-        run_verdict.alerts(expected, await fk.alerts(drain))
+        run_verdict.alerts(expected, await fk.alerts(drain, expected))
         run_verdict.running(worker)
         worker.stop()
         verdict.problems += [f"{run}: {p}" for p in run_verdict.problems]

@@ -32,7 +32,7 @@ async def test_malformed_inputs_are_dead_lettered_and_the_rest_goes_on(deploymen
     verdict.dead_lettered(deployment, [(placed[n], stream.messages[n].value, label)
                                        for n, label in stream.bad.items()],
                           await fk.dead_letters(deployment))
-    verdict.alerts(expected, await fk.alerts(deployment))
+    verdict.alerts(expected, await fk.alerts(deployment, expected))
     verdict.running(worker)
     # No personal data in what operators see: no customer id in the log or the metrics.
     seen = worker.log_path.read_text(errors="replace") + deployment.metrics_text()
