@@ -87,6 +87,7 @@ class NetworkStages:
         self.idle_after_s = idle_after_s
         self._caught_up_since: dict[int, float] = {}
         self._listings: list[tuple[Listing, Any]] = []
+        self._late_counted = {"source": 0, "recipient": 0}
         self.flow_promised: dict[int, float] = {}
         """Owned flow partition -> the highest promise computed (and so sent or to be sent)."""
         self._steps: deque[tuple[dict[str, Marker], list[Awaitable[Any]]]] = deque()
@@ -145,6 +146,12 @@ class NetworkStages:
         """A step's outputs were handed to the producer: its promises wait for them."""
         self._steps.append((self._promises(), deliveries))
         metrics.NETWORK_HELD.set(self.held())
+        late = {"source": self.emitter.source_late,
+                "recipient": self.counterparty.aligner.late() + self.flow.aligner.late()}
+        for stage, count in late.items():
+            if count > self._late_counted[stage]:
+                metrics.NETWORK_LATE.labels(stage).inc(count - self._late_counted[stage])
+                self._late_counted[stage] = count
 
     # -- promises -------------------------------------------------------------------------
 

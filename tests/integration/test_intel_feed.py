@@ -125,3 +125,63 @@ async def test_a_listing_published_live_alerts_until_it_is_removed(deployment, t
     assert metrics[("amlstream_intel_entries", ())] == 1
     assert metrics[("amlstream_intel_rejected_total", (("reason", "invalid_key"),))] == 1
     assert worker.running
+
+
+RETRO = "0x7c7C7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7D"
+
+
+def _payer(customer_id: str, days_before: float) -> Scenario:
+    scenario = Scenario(customer_id, customer_id, ())
+    b = ScenarioBuilder(scenario)
+    b.verified(END - timedelta(days=300), tier=2, country="US")
+    b.transfer(END - timedelta(days=days_before), "out", "400.00", address=RETRO,
+               cp_type="unhosted_wallet")
+    return scenario
+
+
+async def _legs_applied(deployment, count: int, timeout_s: float = 90.0) -> None:
+    """Until the counterparty stage has applied ``count`` legs."""
+    topic = f"{deployment.name}-cp-legs-repartition"
+    key = ("amlstream_events_consumed_total", (("outcome", "processed"), ("topic", topic)))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while deployment.metrics().get(key, 0) < count:
+        assert loop.time() < deadline, deployment.metrics_text()
+        await asyncio.sleep(0.5)
+
+
+async def test_a_new_listing_alerts_once_each_customer_who_used_the_address_before(
+        deployment, tmp_path, request_cleanup):
+    worker = deployment.worker()
+    worker.start()
+    request_cleanup(worker.stop)
+    await _until_serving(deployment, worker)
+    payers = [_payer("retro-recent", 3), _payer("retro-month", 30), _payer("retro-old", 200)]
+    await deployment.produce(to_messages(payers))
+    await _legs_applied(deployment, 3)
+
+    listing = tmp_path / "retro.csv"
+    listing.write_text("list,address,chain,entity,listed_at,source,reference\n"
+                       f"sanctions,{RETRO.lower()},ETH,RETRO ENTITY,"
+                       f"{(END - timedelta(days=1)).isoformat()},it-provider,case 1\n")
+    assert _cli(deployment, "publish", str(listing)).returncode == 0
+
+    def retro(records) -> list[Alert]:
+        return [a for a in (Alert.model_validate_json(r.value) for r in records)
+                if a.rule_id == "retro_listed_counterparty"]
+    records = await deployment.read(deployment.topics["alerts"],
+                                    lambda rs: len(retro(rs)) >= 2, timeout_s=60)
+    alerts = retro(records)
+    # 90 days' look-back: the payer of 200 days ago is not alerted.
+    assert sorted(a.customer_id for a in alerts) == ["retro-month", "retro-recent"]
+    assert all(a.severity == "critical" and a.evidence.matches["entity"] == "RETRO ENTITY"
+               for a in alerts)
+
+    # The same listing again (its reference changed): no second alert for anyone.
+    listing.write_text(listing.read_text().replace("case 1", "case 1 amended"))
+    assert _cli(deployment, "publish", str(listing)).returncode == 0
+    await asyncio.sleep(3)
+    records = await deployment.read(deployment.topics["alerts"],
+                                    lambda rs: len(retro(rs)) >= 2, timeout_s=30, quiet_s=3)
+    assert len({a.alert_id for a in retro(records)}) == len(retro(records)) == 2
+    assert worker.running, worker.log_tail()
