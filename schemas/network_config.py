@@ -47,6 +47,10 @@ class CounterpartyFanConfig(RuleConfig):
     min_customers_30d: int = Field(10, ge=2, le=CUSTOMERS_PER_COUNTERPARTY_MAX)
     min_total_usd: NonNegativeAmount = Field(Decimal(1000),
                                              description="USD in that direction over the window.")
+    include_customers: bool = Field(
+        False, description="Also when the counterparty is another customer of ours. Off by "
+        "default: such a customer is seen whole by S1, whose fan_in / fan_out rules alert it "
+        "(alerting each of its payers or payees instead would flood on any popular customer).")
 
 
 class SharedWalletConfig(RuleConfig):

@@ -159,6 +159,8 @@ def _fan(state: CounterpartyState, cp_key: str, leg: Leg, now_s: int,
     if not config.enabled or len(state.side(out)) < min(config.min_customers_7d,
                                                         config.min_customers_30d):
         return []
+    if cp_key.startswith("c:") and not config.include_customers:
+        return []  # another customer of ours: its own fan-in / fan-out rules alert it
     who, usd_name, verb = (("payers", "usd_to_counterparty", "paid") if out
                            else ("payees", "usd_from_counterparty", "were paid by"))
     for window_s, minimum in ((D30_S, config.min_customers_30d), (D7_S, config.min_customers_7d)):

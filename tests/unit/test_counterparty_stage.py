@@ -552,3 +552,18 @@ def test_a_leg_on_an_expired_state_starts_afresh(stage):
     assert list(s.state.payers) == ["c9"]
     assert s.state.distinct_payers_total == 1
     assert s.state.first_seen_s == T + 93 * D + 1
+
+
+@pytest.mark.parametrize("out", [True, False])
+@pytest.mark.parametrize(("include", "fired"), [(False, False), (True, True)])
+def test_another_customer_is_a_collection_point_only_if_asked(stage, customised, out, include,
+                                                              fired):
+    """A customer of ours paid by many is alerted by its own fan-in rules (S1); S2 alerts its
+    payers only with ``include_customers``."""
+    rule = RULE[out]
+    s = stage(customised({"rules": {rule: {"include_customers": include}}}),
+              cp_key="c:popular", cp_type="other")
+
+    s.fan(EVERY_DAY[:5], out=out)
+
+    assert {alert.rule_id for alert in s.alerts} == ({rule} if fired else set())
