@@ -21,6 +21,7 @@ from agents import kafka_clients
 from agents.local_broker import LocalBroker, free_port_pair
 from agents.settings import Settings
 from agents.worker_process import WorkerProcess
+from schemas.alerts import Alert
 from streams.synthetic import Message
 
 pytestmark = pytest.mark.integration
@@ -116,6 +117,15 @@ class Deployment:
         finally:
             await consumer.stop()
         return records
+
+    async def alerts_for(self, customer_id: str) -> list[Alert]:
+        """The alerts of one customer, once at least one came and the topic went quiet."""
+        records = await self.read(
+            self.topics["alerts"],
+            lambda rs: any(Alert.model_validate_json(r.value).customer_id == customer_id
+                           for r in rs), timeout_s=60, quiet_s=1)
+        return [a for a in (Alert.model_validate_json(r.value) for r in records)
+                if a.customer_id == customer_id]
 
     @property
     def settings(self) -> Settings:

@@ -33,14 +33,6 @@ def _probe(customer_id: str, address: str) -> Scenario:
     return scenario
 
 
-async def _alerts_for(deployment, customer_id: str) -> list[Alert]:
-    records = await deployment.read(
-        deployment.topics["alerts"],
-        lambda rs: any(Alert.model_validate_json(r.value).customer_id == customer_id
-                       for r in rs), timeout_s=60, quiet_s=1)
-    return [a for a in (Alert.model_validate_json(r.value) for r in records)
-            if a.customer_id == customer_id]
-
 
 def _cli(deployment, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "AMLSTREAM_BROKER": f"kafka://{deployment.bootstrap}",
@@ -71,7 +63,7 @@ async def _probe_until(deployment, prefix: str, address: str,
     for attempt in range(15):
         customer_id = f"{prefix}-{attempt}"
         await deployment.produce(to_messages([_probe(customer_id, address)]))
-        alerts = await _alerts_for(deployment, customer_id)
+        alerts = await deployment.alerts_for(customer_id)
         if {a.rule_id for a in alerts} == wanted:
             break
     return alerts

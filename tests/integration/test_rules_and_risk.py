@@ -8,7 +8,6 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from agents.rules_feed import RULE_SET_KEY, publish
-from schemas.alerts import Alert
 from schemas.risk import RiskChange
 from streams.ruleset import load_rules
 from streams.synthetic import Scenario, ScenarioBuilder, to_messages
@@ -26,19 +25,11 @@ def _withdrawal_customer(name: str, usd: str) -> Scenario:
     return scenario
 
 
-async def _alerts_for(deployment, customer_id: str) -> list[Alert]:
-    records = await deployment.read(
-        deployment.topics["alerts"],
-        lambda rs: any(Alert.model_validate_json(r.value).customer_id == customer_id
-                       for r in rs), timeout_s=60, quiet_s=1)
-    return [a for a in (Alert.model_validate_json(r.value) for r in records)
-            if a.customer_id == customer_id]
-
 
 async def test_a_published_rule_set_goes_live_and_a_bad_one_is_rejected(deployment,
                                                                          running_worker):
     await deployment.produce(to_messages([_withdrawal_customer("before", "60000.00")]))
-    [before] = await _alerts_for(deployment, "before")
+    [before] = await deployment.alerts_for("before")
     shipped = load_rules(deployment.settings.rules_path)
     assert before.rule_id == "large_transfer" and before.rule_set_version == shipped.version
 
@@ -55,7 +46,7 @@ async def test_a_published_rule_set_goes_live_and_a_bad_one_is_rejected(deployme
     for attempt in range(20):  # the worker picks the rule set up within a second or two
         name = f"after-{attempt}"
         await deployment.produce(to_messages([_withdrawal_customer(name, "2000.00")]))
-        alerts = await _alerts_for(deployment, name)
+        alerts = await deployment.alerts_for(name)
         if alerts:
             break
     assert [(a.rule_id, a.rule_set_version) for a in alerts] == [
