@@ -59,11 +59,12 @@ async def _feed(settings: Settings, messages: list[Message]) -> None:
 
 
 async def _watch_alerts(settings: Settings, expected_rules: set[str],
-                        timeout_s: float) -> Counter[str]:
+                        timeout_s: float) -> tuple[Counter[str], set[tuple[str, str]]]:
     consumer = kafka_clients.consumer(settings, settings.alerts_topic,
                                       auto_offset_reset="earliest", enable_auto_commit=False)
     await kafka_clients.start(consumer, settings)
     by_rule: Counter[str] = Counter()
+    seen: set[tuple[str, str]] = set()
     deadline = time.monotonic() + timeout_s
     quiet_since = time.monotonic()
     try:
@@ -73,20 +74,35 @@ async def _watch_alerts(settings: Settings, expected_rules: set[str],
                 for record in records:
                     alert = Alert.model_validate_json(record.value)
                     by_rule[alert.rule_id] += 1
+                    seen.add((alert.customer_id, alert.rule_id))
                     print(alert_line(alert), flush=True)
                     quiet_since = time.monotonic()
             if expected_rules <= set(by_rule) and time.monotonic() - quiet_since > 5:
                 break
     finally:
         await consumer.stop()
-    return by_rule
+    return by_rule, seen
+
+
+def typology_lines(seen: set[tuple[str, str]]) -> tuple[list[str], bool]:
+    """One line per planted network typology: which of its rules alerted, for whom."""
+    lines, complete = [], True
+    for name, (customers, rules) in NETWORK_PLANTED.items():
+        found = []
+        for rule in rules:
+            who = [c.removeprefix(f"{name}-") for c in customers if (c, rule) in seen]
+            found.append(f"{rule} {'(' + ', '.join(who) + ')' if who else 'MISSING'}")
+            complete &= bool(who)
+        lines.append(f"  {name.removeprefix('planted-'):<16} {'; '.join(found)}")
+    return lines, complete
 
 
 def _metric_lines(port: int) -> list[str]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         text = response.read().decode()
     wanted = ("amlstream_events_consumed_total{", "amlstream_dead_letters_total{",
-              "amlstream_risk_changes_total{", "amlstream_customers_in_state ")
+              "amlstream_risk_changes_total{", "amlstream_customers_in_state ",
+              "amlstream_network_records_total{", "amlstream_network_late_total{")
     return [line for line in text.splitlines() if line.startswith(wanted)]
 
 
@@ -144,17 +160,24 @@ def run_demo(customers: int, keep_running: bool, jsonl: Path | None = None) -> i
         say("alerts as they arrive (severity, event time, rule, customer, summary):")
         expected = {rule for scenario in planted for rule in scenario.expected_rules}
         expected |= {rule for _, rules in NETWORK_PLANTED.values() for rule in rules}
-        by_rule = asyncio.run(_watch_alerts(settings, expected, SETTLE_TIMEOUT_S))
+        by_rule, seen = asyncio.run(_watch_alerts(settings, expected, SETTLE_TIMEOUT_S))
         if not worker.running:
             say("the worker stopped unexpectedly:\n" + worker.log_tail())
             return 1
         say(f"\n{sum(by_rule.values())} alerts: " +
             ", ".join(f"{rule} {count}" for rule, count in sorted(by_rule.items())))
+        lines, complete = typology_lines(seen)
+        say("network typologies planted, and who they alerted (customers a, b, ...):\n" +
+            "\n".join(lines))
         say("from /metrics:\n  " + "\n  ".join(_metric_lines(METRICS_PORT)))
         missing = expected - set(by_rule)
-        if missing:
-            say(f"missing alerts for: {', '.join(sorted(missing))}")
+        if missing or not complete:
+            say(f"missing alerts for: {', '.join(sorted(missing)) or 'a network typology'}")
             return 1
+        say("next: the same stream through the backtest, with an HTML report:\n"
+            "  amlstream demo --jsonl demo.jsonl && amlstream backtest demo.jsonl "
+            "--report report.html\n"
+            "  README.md: Rules, Network rules (how each typology is found), Metrics")
         if keep_running:
             say(f"worker and broker keep running; metrics at http://127.0.0.1:{METRICS_PORT}"
                 "/metrics. Ctrl-C stops them.")

@@ -50,6 +50,8 @@ class Transfer:
     cp_country: str | None
     cp_customer_id: str | None = None
     """The counterparty is this customer of ours (an internal transfer)."""
+    cp_listed: tuple[str, ...] | None = None
+    """The lists the counterparty address was on when S1 applied the transfer (set there)."""
 
 
 def _reasons(exc: ValidationError) -> list[str]:

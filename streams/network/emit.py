@@ -86,10 +86,11 @@ def note_network_activity(state: CustomerState, transfer: Transfer,
                           rules: CompiledRules) -> None:
     """Part of S1's core (``streams.engine.apply``): a transfer with another customer or a
     listed address makes the customer network active for the provenance horizon."""
+    listed = transfer.cp_listed = listed_lists(transfer.cp_address, rules)
     if transfer.cp_customer_id is not None and transfer.cp_customer_id != transfer.customer_id:
         active = True
     else:
-        active = bool(NETWORK_LISTS.intersection(listed_lists(transfer.cp_address, rules)))
+        active = bool(NETWORK_LISTS.intersection(listed))
     if active:
         state.network_active_until_s = max(state.network_active_until_s,
                                            transfer.at_s + rules.config.network.horizon_s)
@@ -128,7 +129,9 @@ class Emitter:
         if not network.enabled:
             return []
         cp_key = counterparty_key(transfer)
-        listed = listed_lists(transfer.cp_address, rules)
+        listed = transfer.cp_listed
+        if listed is None:  # applied without the core's note (a late transfer is not sent)
+            listed = listed_lists(transfer.cp_address, rules)
         active = at_s <= state.network_active_until_s
         if cp_key is None and not active:
             return []
