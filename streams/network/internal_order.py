@@ -87,7 +87,8 @@ class InternalAligner:
         """Start receiving this partition, knowing nothing (a no-op if it is assigned)."""
         if not 0 <= partition < self.partitions:
             raise ValueError(f"partition {partition} is not in 0..{self.partitions - 1}")
-        self.receivers.setdefault(partition, _Receiver())
+        if partition not in self.receivers:
+            self.receivers[partition] = _Receiver()
 
     def drop(self, partitions: Iterable[int]) -> list[Any]:
         """Forget these partitions (revoked): their held records, promises and frontier. Return
@@ -108,8 +109,10 @@ class InternalAligner:
         if item.producer not in self.producers:
             raise ValueError(f"{item.producer!r} does not write to the {self.stage} stage's "
                              f"input with {self.partitions} partitions")
-        self.assign(partition)
-        receiver = self.receivers[partition]
+        receiver = self.receivers.get(partition)
+        if receiver is None:
+            self.assign(partition)
+            receiver = self.receivers[partition]
         if isinstance(item, Marker):
             self._promise(receiver, item)
             receiver.done.append(ref)

@@ -37,7 +37,7 @@ class FormatError(ValueError):
     """An internal record this version cannot read."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Leg:
     """One transfer of one customer, as S1 applied it."""
 
@@ -57,7 +57,7 @@ class Leg:
     snapshot: Snapshot
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Provenance:
     """Value a sender passed on to a recipient, with where it came from."""
 
@@ -74,7 +74,7 @@ class Provenance:
 Body = Leg | Provenance
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Envelope:
     producer: str
     seq: tuple[Any, ...]
@@ -95,7 +95,7 @@ class Envelope:
         return body.recipient if isinstance(body, Provenance) else body.customer_id
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Marker:
     producer: str
     promise_s: int
