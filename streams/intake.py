@@ -52,6 +52,10 @@ class Transfer:
     """The counterparty is this customer of ours (an internal transfer)."""
     cp_listed: tuple[str, ...] | None = None
     """The lists the counterparty address was on when S1 applied the transfer (set there)."""
+    to_flows: bool = False
+    """S1 sends this transfer to the flow stage (set by ``note_network_activity``)."""
+    untraced_cents: int = 0
+    """With it, the customer's earlier unlisted deposits not sent one by one."""
 
 
 def _reasons(exc: ValidationError) -> list[str]:

@@ -95,8 +95,11 @@ class CustomerState:
     """Behaviour part of the risk score, decayed to ``alert_points_at_s``."""
     alert_points_at_s: int = 0
     network_active_until_s: int = 0
-    """Until then (event time) every transfer of the customer goes to the flow stage: it moved
-    value to or from another customer, or a listed address, within the horizon."""
+    """Until then (event time) the customer's transfers go to the flow stage: it moved value
+    to or from another customer, or a listed address, within the horizon."""
+    network_untraced_cents: int = 0
+    """Deposits from unlisted addresses not sent to the flow stage yet: they go with the
+    customer's next leg there (``streams.network.emit``)."""
 
     def already_applied(self, source: str, offset: int) -> bool:
         return offset <= self.applied.get(source, -1)
@@ -119,6 +122,7 @@ class CustomerState:
                 self.watermark_s,
                 [self.risk_level, self.alert_points, self.alert_points_at_s],
                 self.network_active_until_s,
+                self.network_untraced_cents,
             ]),
         ))
 
@@ -182,6 +186,7 @@ def _with_fields(windows: RollingWindows, fields: list[Any]) -> CustomerState:
         alert_points=alert_points,
         alert_points_at_s=alert_points_at_s,
         network_active_until_s=network[0] if network else 0,
+        network_untraced_cents=network[1] if len(network) > 1 else 0,
     )
 
 

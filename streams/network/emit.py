@@ -17,10 +17,12 @@ Which legs:
   and addresses the intel lists as ``service``): S2's rules leave those out, and one
   exchange's hot wallet would otherwise make one S2 partition carry a large share of all
   transfers;
-- to ``flows`` (S3, keyed by the customer): every transfer of a customer that is *network
-  active*: it moved value to or from another customer of ours, or a listed address, within the
-  provenance horizon. Other customers' transfers cannot start or carry provenance, so S3 does
-  not need them (it counts a customer's value from its first network transfer on).
+- to ``flows`` (S3, keyed by the customer): the transfers of a customer that is *network
+  active* (it moved value to or from another customer of ours, or a listed address, within
+  the provenance horizon), except its deposits from unlisted addresses: those only add
+  untraced value, so their sum rides on the customer's next leg there (``untraced_cents``).
+  Other customers' transfers cannot start or carry provenance, so S3 does not need them (it
+  counts a customer's value from its first network transfer on).
 
 A transfer the customer windows skip as too late is skipped here too.
 """
@@ -87,13 +89,21 @@ def note_network_activity(state: CustomerState, transfer: Transfer,
     """Part of S1's core (``streams.engine.apply``): a transfer with another customer or a
     listed address makes the customer network active for the provenance horizon."""
     listed = transfer.cp_listed = listed_lists(transfer.cp_address, rules)
-    if transfer.cp_customer_id is not None and transfer.cp_customer_id != transfer.customer_id:
-        active = True
-    else:
-        active = bool(NETWORK_LISTS.intersection(listed))
-    if active:
+    internal = (transfer.cp_customer_id is not None
+                and transfer.cp_customer_id != transfer.customer_id)
+    risky = bool(NETWORK_LISTS.intersection(listed))
+    if internal or risky:
         state.network_active_until_s = max(state.network_active_until_s,
                                            transfer.at_s + rules.config.network.horizon_s)
+    if transfer.at_s > state.network_active_until_s:
+        return
+    if not (transfer.out or internal or risky):
+        # A deposit from an unlisted address only adds untraced value: it goes with the
+        # customer's next leg to the flow stage, not on its own.
+        state.network_untraced_cents += transfer.usd_cents
+        return
+    transfer.to_flows = True
+    transfer.untraced_cents, state.network_untraced_cents = state.network_untraced_cents, 0
 
 
 @dataclass
@@ -132,13 +142,13 @@ class Emitter:
         listed = transfer.cp_listed
         if listed is None:  # applied without the core's note (a late transfer is not sent)
             listed = listed_lists(transfer.cp_address, rules)
-        active = at_s <= state.network_active_until_s
+        active = transfer.to_flows
         if cp_key is None and not active:
             return []
         producer = f"c{partition}"
         leg = Leg(transfer.customer_id, transfer.event_id, at_s, transfer.out,
                   transfer.usd_cents, cp_key, transfer.cp_type, transfer.cp_country, listed,
-                  snapshot_of_state(state))
+                  snapshot_of_state(state), transfer.untraced_cents if active else 0)
         emitted = []
         if cp_key is not None and (
                 cp_key.startswith("c:") or (transfer.cp_type not in network.service_types

@@ -151,6 +151,8 @@ def _digest(seq: Any) -> str:
 
 def _apply_leg(call: _Call, leg: Leg) -> None:
     state, bounds, cents, cp = call.state, call.bounds, leg.usd_cents, leg.cp_key
+    if leg.untraced_cents > 0:  # the customer's unlisted deposits since its previous leg
+        add_untraced(state, leg.untraced_cents, call.now_s, bounds)
     if cents <= 0 or cp == f"c:{leg.customer_id}":
         return  # nothing moved, or between the customer's own accounts
     if leg.out:

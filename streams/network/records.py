@@ -55,6 +55,10 @@ class Leg:
     """Lists the counterparty was on when S1 applied the leg: ``sanctions``, ``mixer``,
     ``chain_risk`` (a provider's score at or above the high band)."""
     snapshot: Snapshot
+    untraced_cents: int = 0
+    """Flows legs only: the customer's deposits from unlisted addresses since its previous
+    flows leg, which S1 did not send one by one (they only add untraced value); counted at
+    this leg's time."""
 
 
 @dataclass(slots=True)
@@ -117,7 +121,8 @@ def encode(record: Envelope | Marker) -> bytes:
     if isinstance(body, Leg):
         return orjson.dumps(["l", VERSION, *head, body.customer_id, body.event_id, body.at_s,
                              body.out, body.usd_cents, body.cp_key, body.cp_type,
-                             body.cp_country, list(body.listed), list(body.snapshot)])
+                             body.cp_country, list(body.listed), list(body.snapshot),
+                             body.untraced_cents])
     return orjson.dumps(["p", VERSION, *head, body.recipient, body.sender, body.event_id,
                          body.at_s, body.usd_cents, list(body.entries), body.catch_up])
 
@@ -144,9 +149,9 @@ def decode(raw: bytes) -> Envelope | Marker:
     body: Body
     if kind == "l":
         (customer_id, event_id, at_s, out, usd_cents, cp_key, cp_type, cp_country, listed,
-         snapshot) = fields[6:16]
+         snapshot, untraced_cents) = fields[6:17]
         body = Leg(customer_id, event_id, at_s, out, usd_cents, cp_key, cp_type, cp_country,
-                   tuple(listed), tuple(snapshot))
+                   tuple(listed), tuple(snapshot), untraced_cents)
     else:
         recipient, sender, event_id, at_s, usd_cents, entries, catch_up = fields[6:13]
         body = Provenance(recipient, sender, event_id, at_s, usd_cents, _tuples(entries),

@@ -113,3 +113,20 @@ def test_network_off_sends_nothing_but_the_clock_moves(default_rules):
     emitter = Emitter(4, 60)
     assert emit(emitter, transfer(other="c-2", address=None), rules) == []
     assert emitter.clocks[0].high_s == T0
+
+
+def test_unlisted_deposits_of_an_active_customer_ride_on_its_next_flows_leg(default_rules):
+    state = CustomerState(network_active_until_s=T0 + 1000)
+    emitter = Emitter(4, 60)
+    deposit = transfer(at_s=T0 + 1, out=False, cp_type="exchange")
+    assert emit(emitter, deposit, default_rules, state) == []
+    assert emit(emitter, transfer(at_s=T0 + 2, out=False, cp_type="exchange"), default_rules,
+                state, offset=1) == []
+    assert state.network_untraced_cents == 100_000
+
+    [flow] = emit(emitter, transfer(at_s=T0 + 3, cp_type="exchange"), default_rules, state,
+                  offset=2)
+
+    assert flow.topic == FLOWS and flow.envelope.body.untraced_cents == 100_000
+    assert state.network_untraced_cents == 0
+    assert CustomerState.from_bytes(state.to_bytes()).network_untraced_cents == 0
