@@ -13,8 +13,9 @@ The **frontier** of a partition is the ``order_s`` below which every record addr
 already held: a producer never heard from counts as -inf; an idle one (nothing to send) is
 left out; on a flow partition, an S3 producer is never left out (idleness would be circular)
 but is known to send nothing below ``T0 + hop_delay_s``, ``T0`` the lowest ``order_s`` any S1
-producer ever sent (the least ``floor_s`` of their markers, known once every S1 producer was
-heard and one has a floor): every S3 record is caused by one applied at ``>= T0`` and stamped
+producer ever sent or may still send (the least of their latest ``floor_s``, known once every
+S1 producer was heard and one has a floor): every S3 record is caused by one applied at
+``>= T0`` and stamped
 its cause's ``order_s`` + ``hop_delay_s``. ``release`` lets go every held record below the
 frontier, in key order, and remembers how far it went (the *applied* frontier). Each producer
 kept its promises, so what goes is always a prefix of the records addressed to the partition
@@ -54,7 +55,9 @@ class _Receiver:
     """Producers heard from (by a marker): their highest promise, epoch s."""
     idle: dict[str, bool] = field(default_factory=dict)
     floor: dict[str, int] = field(default_factory=dict)
-    """S1 producers: the lowest ``floor_s`` they reported."""
+    """S1 producers: their latest ``floor_s`` (each one a bound of everything they sent and
+    will send: it may rise, as a producer that sent nothing to ``flows`` yet reports its
+    promise)."""
     applied: float = -math.inf
     """Every record below it has been released (the applied frontier)."""
     ceiling: float = -math.inf
@@ -133,8 +136,11 @@ class InternalAligner:
         name = marker.producer
         receiver.promise[name] = max(marker.promise_s, receiver.promise.get(name, marker.promise_s))
         receiver.idle[name] = marker.idle
-        if marker.floor_s is not None and name in self.cs:
-            receiver.floor[name] = min(marker.floor_s, receiver.floor.get(name, marker.floor_s))
+        if name in self.cs:
+            if marker.floor_s is None:
+                receiver.floor.pop(name, None)
+            else:
+                receiver.floor[name] = marker.floor_s
         if marker.ceiling_s is not None and name in self.fs:
             receiver.ceiling = max(receiver.ceiling, marker.ceiling_s)
 
