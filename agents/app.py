@@ -184,6 +184,8 @@ def _network_stages(app: faust.App, settings: Settings, rules: CompiledRules,
         return await bulk[topic](partition, records)
 
     def assigned() -> set[int]:
+        if not app.flow_control.is_active():
+            return set()  # rebalancing: what is assigned is about to change
         try:
             assignment = app.consumer.assignment()
         except Exception:  # consumer not started (yet): nothing assigned

@@ -307,3 +307,5 @@ class BatchProcessor:
                 self.resume(paused)
             if self.network is not None:
                 self.network.revoked(partitions)
+                self.network.counterparty.states.forget()
+                self.network.flow.states.forget()
