@@ -89,6 +89,8 @@ def note_network_activity(state: CustomerState, transfer: Transfer,
     """Part of S1's core (``streams.engine.apply``): a transfer with another customer or a
     listed address makes the customer network active for the provenance horizon."""
     listed = transfer.cp_listed = listed_lists(transfer.cp_address, rules)
+    if not rules.config.network.enabled:
+        return
     internal = (transfer.cp_customer_id is not None
                 and transfer.cp_customer_id != transfer.customer_id)
     risky = bool(NETWORK_LISTS.intersection(listed))
