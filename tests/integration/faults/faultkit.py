@@ -161,13 +161,15 @@ def mixed_customers(count: int, end: datetime = END, seed: int = 1,
 
 
 def stream(customers: int, seed: int, prefix: str, background: int = 0,
-           planted_copies: int = 1, end: datetime = END) -> list[Scenario]:
-    """Mixed customers, planted customers (one per rule and one per network typology,
-    ``planted_copies`` times) and quiet background customers."""
+           planted_copies: int = 1, end: datetime = END, network: bool = True
+           ) -> list[Scenario]:
+    """Mixed customers, planted customers (one per rule and, with ``network``, one per
+    network typology, ``planted_copies`` times) and quiet background customers."""
     scenarios = mixed_customers(customers, end, seed=seed, prefix=f"{prefix}m")
     for copy in range(planted_copies):
         scenarios += planted_scenarios(end, prefix=f"{prefix}p{copy}")
-        scenarios += network_scenarios(end, prefix=f"{prefix}n{copy}")
+        if network:
+            scenarios += network_scenarios(end, prefix=f"{prefix}n{copy}")
     if background:
         scenarios += background_scenarios(background, end, seed=seed, prefix=f"{prefix}b")
     return scenarios
