@@ -28,8 +28,7 @@ from typing import Any
 from agents import metrics
 from agents.state_table import StateTable
 from streams.intel import Listing
-from streams.network.emit import CP_LEGS, FLOWS, Emitter, PartitionClock
-from streams.network.offline import NO_PROMISE_S
+from streams.network.emit import CP_LEGS, FLOWS, Emitter, PartitionClock, s1_marker
 from streams.network.records import Marker, encode
 from streams.network.stage import StageReplay
 from streams.ordering import InputAligner
@@ -162,15 +161,8 @@ class NetworkStages:
             clock = self.emitter.clocks.get(partition)
             if clock is None:
                 continue
-            promise_s = NO_PROMISE_S if clock.high_s is None else (
-                clock.high_s - self.emitter.lateness_s)
-            idle = self._idle(partition)
-            floor_s = clock.flows_floor_s
-            if floor_s is not None or clock.high_s is not None:
-                floor_s = promise_s if floor_s is None else min(floor_s, promise_s)
-            elif not idle:
-                floor_s = NO_PROMISE_S  # still reading, nothing applied: anything may come
-            markers[f"c{partition}"] = Marker(f"c{partition}", promise_s, idle, floor_s)
+            markers[f"c{partition}"] = s1_marker(partition, clock, self.emitter.lateness_s,
+                                                 self._idle(partition))
             promised = self.flow.aligner.flow_promise(partition, self.flow_promised[partition])
             if promised > self.flow_promised[partition]:
                 self.flow_promised[partition] = promised

@@ -34,7 +34,7 @@ import orjson
 from streams.intake import Transfer
 from streams.intel import listed_lists
 from streams.network.alerts import snapshot_of_state
-from streams.network.records import RANK_LEG, Envelope, Leg
+from streams.network.records import RANK_LEG, Envelope, Leg, Marker
 from streams.partitioning import partition_of
 from streams.reference_lists import canonical_address
 from streams.ruleset import CompiledRules
@@ -42,6 +42,8 @@ from streams.state import CustomerState
 
 CP_LEGS = "cp-legs"
 FLOWS = "flows"
+NO_PROMISE_S = -(2**62)
+"""The promise of a partition that applied no transfer yet."""
 NETWORK_LISTS = frozenset(("sanctions", "mixer", "chain_risk"))
 """Lists whose addresses start provenance (``service`` does not)."""
 
@@ -62,6 +64,20 @@ class PartitionClock:
     def from_bytes(cls, raw: bytes) -> "PartitionClock":
         _, high_s, flows_floor_s = orjson.loads(raw)
         return cls(high_s, flows_floor_s)
+
+
+def s1_marker(partition: int, clock: PartitionClock, lateness_s: int, idle: bool) -> Marker:
+    """What S1 partition ``partition`` promises (worker and backtest alike): nothing more
+    below its newest event time less ``lateness_s``; its floor, the lowest ``order_s`` it
+    sent to ``flows`` or may still send (none if it applied nothing and is idle; no bound
+    while it applied nothing yet and still reads)."""
+    promise_s = NO_PROMISE_S if clock.high_s is None else clock.high_s - lateness_s
+    floor_s = clock.flows_floor_s
+    if floor_s is not None or clock.high_s is not None:
+        floor_s = promise_s if floor_s is None else min(floor_s, promise_s)
+    elif not idle:
+        floor_s = NO_PROMISE_S
+    return Marker(f"c{partition}", promise_s, idle, floor_s)
 
 
 @dataclass(slots=True)

@@ -19,7 +19,7 @@ from typing import Any
 
 from schemas.alerts import Alert
 from streams.network.counterparty import CounterpartyState
-from streams.network.emit import CP_LEGS, FLOWS, Emitted, PartitionClock
+from streams.network.emit import CP_LEGS, FLOWS, Emitted, PartitionClock, s1_marker
 from streams.network.flow import FlowState
 from streams.network.internal_order import InternalAligner
 from streams.network.records import Marker, encode
@@ -28,8 +28,6 @@ from streams.replay import InputRecord, StepOutcome
 from streams.ruleset import CompiledRules
 from streams.state_cache import StateCache
 
-NO_PROMISE_S = -(2**62)
-"""The promise of a partition that applied no transfer (it is idle, so not waited for)."""
 FETCH_MAX = 500
 
 
@@ -64,15 +62,6 @@ class _Log:
         return fetched
 
 
-def final_marker(partition: int, clock: PartitionClock, lateness_s: int) -> Marker:
-    """What an S1 partition says once it has read its inputs to the end: idle, its promise."""
-    promise_s = NO_PROMISE_S if clock.high_s is None else clock.high_s - lateness_s
-    floor_s = clock.flows_floor_s
-    if floor_s is not None:
-        floor_s = min(floor_s, promise_s)
-    return Marker(f"c{partition}", promise_s, True, floor_s)
-
-
 def _interleave(streams: list[list[tuple[str, bytes | None, bytes]]], rng: random.Random
                 ) -> list[tuple[str, bytes | None, bytes]]:
     """Merge the producers' streams in a random order that keeps each stream's own order."""
@@ -103,7 +92,7 @@ def run_network(emitted: dict[int, list[Emitted]], clocks: dict[int, PartitionCl
             stream.append((f"{record.topic}/{record.partition}", record.key,
                            encode(record.envelope)))
             result.records[record.topic] += 1
-        marker = encode(final_marker(p, clocks.get(p, PartitionClock()), lateness_s))
+        marker = encode(s1_marker(p, clocks.get(p, PartitionClock()), lateness_s, idle=True))
         stream.extend((f"{topic}/{q}", None, marker) for topic in logs for q in range(partitions))
         streams.append(stream)
     for destination, key, value in _interleave(streams, rng):
