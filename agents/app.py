@@ -217,6 +217,9 @@ def create_app(settings: Settings, rules: CompiledRules | None = None,
         broker_commit_interval=settings.commit_interval_s,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
+        # Every client's requests; the producer's outputs wait longer (BoundedRequestProducer).
+        broker_request_timeout=settings.broker_request_timeout_s,
+        producer_request_timeout=settings.delivery_timeout_s,
         consumer_auto_offset_reset=settings.input_start,
         producer_acks=-1,
         producer_linger_ms=PRODUCER_LINGER_MS,  # records are awaited only at the flush

@@ -271,9 +271,26 @@ class BatchConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         return consumer
 
 
+class BoundedRequestProducer(faust_aiokafka.Producer):
+    """Faust's producer, whose requests to the broker give up after ``broker_request_timeout``
+    while its outputs may wait ``producer_request_timeout`` to be delivered.
+
+    aiokafka has one setting for both (``request_timeout_ms``). Under Faust's 1,200 s, one
+    metadata request lost across a broker restart held the producer, and so the worker, for
+    20 minutes; set short, an outage longer than it stopped the worker. The client's own
+    request timeout is set apart: a lost request is retried on a new connection soon, and an
+    output is given up (the worker stops, losing nothing) only after the longer one."""
+
+    def _new_producer(self, transactional_id: str | None = None) -> Any:
+        producer = super()._new_producer(transactional_id)
+        producer.client._request_timeout_ms = int(self.app.conf.broker_request_timeout * 1000)
+        return producer
+
+
 class BatchTransport(faust_aiokafka.Transport):
     Consumer = BatchConsumer
     Conductor = BatchConductor
+    Producer = BoundedRequestProducer
 
 
 class BatchApp(faust.App):
@@ -368,6 +385,11 @@ INTERNALS: tuple[Internal, ...] = (
     Internal("faust:App", "_new_transport", "overridden: BatchTransport", params=()),
     Internal("faust:App", "_consumer_wait_empty", "overridden: give up held events first",
              params=("consumer", "logger")),
+    Internal("faust.transport.drivers.aiokafka:Producer", "_new_producer",
+             "overridden: a request timeout apart from the delivery timeout",
+             params=("transactional_id",)),
+    Internal("aiokafka.client:AIOKafkaClient", "_request_timeout_ms",
+             "the producer's request timeout (BoundedRequestProducer)", instance=True),
     Internal("faust.transport.drivers.aiokafka:Producer", "_ensure_producer",
              "raw_producer(): bulk changelog batches", params=()),
     Internal("faust.streams", "_current_event", "current_event_of(): the store's partition"),
@@ -445,7 +467,7 @@ def _problem(internal: Internal) -> str | None:
 
 
 _OUR_SUBCLASSES: tuple[tuple[type, str], ...] = ()  # filled below: (ours, Faust's it extends)
-_INTENDED_OVERRIDES = {"Consumer", "Conductor"} | {i.name for i in INTERNALS}
+_INTENDED_OVERRIDES = {"Consumer", "Conductor", "Producer"} | {i.name for i in INTERNALS}
 _SET_ON_EVERY_SUBCLASS = {"_abc_impl", "logger"}  # by ABCMeta and by mode's Service
 
 
@@ -543,6 +565,7 @@ _OUR_SUBCLASSES = (
     (BatchConsumer, _CONSUMER),
     (BatchConsumerThread, _CONSUMER_THREAD),
     (BatchTransport, "faust.transport.drivers.aiokafka:Transport"),
+    (BoundedRequestProducer, "faust.transport.drivers.aiokafka:Producer"),
     (BatchApp, "faust:App"),
 )
 

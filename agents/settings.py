@@ -74,6 +74,13 @@ class Settings(BaseSettings):
     commit_interval_s: float = Field(1.0, gt=0, description="How often offsets are committed.")
     session_timeout_s: float = Field(
         30.0, gt=0, description="A worker silent this long leaves the group (its partitions move).")
+    broker_request_timeout_s: float = Field(
+        30.0, gt=0, description="A request the broker has not answered in this time is given up "
+        "and retried on a new connection. At least the session timeout.")
+    delivery_timeout_s: float = Field(
+        300.0, gt=0, description="An output (alert, state, internal record) the broker has not "
+        "taken in this time stops the worker: a broker outage longer than this needs the "
+        "worker restarted (it re-reads from the committed offsets and loses nothing).")
     log_level: str = Field("info", description="Worker log level.")
     input_start: str = Field(
         "earliest", pattern="^(earliest|latest)$", description="Where a new consumer group "
@@ -109,6 +116,20 @@ class Settings(BaseSettings):
     def flows_topic(self) -> str:
         """Internal: legs and provenance keyed by customer (S1 and S3 to S3)."""
         return f"{self.app_id}-flows-repartition"
+
+    @model_validator(mode="after")
+    def _check_timeouts(self) -> Self:
+        if self.broker_request_timeout_s < self.session_timeout_s:
+            raise ValueError(
+                f"AMLSTREAM_BROKER_REQUEST_TIMEOUT_S={self.broker_request_timeout_s:g} is below "
+                f"AMLSTREAM_SESSION_TIMEOUT_S={self.session_timeout_s:g}: raise it to at least "
+                "the session timeout")
+        if self.delivery_timeout_s < self.broker_request_timeout_s:
+            raise ValueError(
+                f"AMLSTREAM_DELIVERY_TIMEOUT_S={self.delivery_timeout_s:g} is below "
+                f"AMLSTREAM_BROKER_REQUEST_TIMEOUT_S={self.broker_request_timeout_s:g}: raise it "
+                "to at least the request timeout")
+        return self
 
     @model_validator(mode="after")
     def _check_broker_security(self) -> Self:

@@ -7,7 +7,7 @@ import dataclasses
 import faultkit as fk
 import pytest
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 
 async def test_worker_resumes_after_a_broker_restart(own_broker, deployment, request_cleanup):
