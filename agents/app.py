@@ -18,6 +18,7 @@ from agents.fast_path import (
     InputBatch,
     committed_offset,
     raw_producer,
+    track_output_topics,
 )
 from agents.intel_feed import IntelFeed
 from agents.network_stages import ListingRef, NetworkStages
@@ -312,6 +313,12 @@ def create_app(settings: Settings, rules: CompiledRules | None = None,
         metrics.RULE_SET.clear()
         metrics.RULE_SET.labels(new.version).set(1)
         processor.rules = replace(new, intel=intel.index)  # the listings read stay
+
+    @app.task
+    async def track_outputs() -> None:
+        topics = [settings.alerts_topic, settings.dead_letter_topic, settings.risk_topic,
+                  *internal, *(t.changelog_topic.get_topic_name() for t in app.tables.values())]
+        track_output_topics(app, topics)
 
     @app.task
     async def follow_rules() -> None:

@@ -534,6 +534,25 @@ def raw_producer(app: faust.App) -> Any:
     return app.producer._ensure_producer()  # type: ignore[attr-defined]
 
 
+def track_output_topics(app: faust.App, topics: Iterable[str]) -> None:
+    """Have the (started) producer's metadata always cover ``topics``: every topic the worker
+    writes.
+
+    Why: aiokafka's client refreshes the metadata of the topics it tracks, all of them while it
+    tracks none; a topic is tracked once a send finds it unknown. The worker's first sends
+    found most topics known (from the first, whole refresh) and tracked only those created
+    later (the network stages' changelogs). After a broker restart the refresh covered those
+    alone: the other topics' partitions had no known leader any more, their queued records
+    waited for one that never came, and the worker hung silent (broker-restart fault case)."""
+    track_topics(raw_producer(app).client, topics)
+
+
+def track_topics(client: Any, topics: Iterable[str]) -> None:
+    """``client`` (aiokafka's) refreshes the metadata of ``topics`` from now on."""
+    for topic in topics:
+        client.add_topic(topic)
+
+
 class _EventOf:
     """Stands in for the Faust event of ``message``: the store reads ``.message.partition``."""
     __slots__ = ("__weakref__", "message")

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from agents import kafka_clients
 from agents.app import create_app
 from agents.cli import main
+from agents.fast_path import track_topics
 from agents.settings import Settings
 
 PASSWORD = "pa55-not-for-logs"
@@ -169,3 +170,13 @@ async def test_request_and_delivery_timeouts_reach_the_clients(tmp_path: Path) -
         Settings(broker_request_timeout_s=10)
     with pytest.raises(ValidationError, match="AMLSTREAM_DELIVERY_TIMEOUT_S=40 is below"):
         Settings(delivery_timeout_s=40, broker_request_timeout_s=50)
+
+
+async def test_the_producer_tracks_every_output_topic(tmp_path: Path) -> None:
+    """Its metadata refreshes must cover every topic written, not only those found unknown
+    at a first send (see ``track_output_topics``)."""
+    settings = Settings(broker="kafka://h:9092", data_dir=tmp_path, store="memory://")
+    client = create_app(settings).faust.producer._new_producer().client
+    assert not client._topics  # aiokafka's start: all topics, then only those met unknown
+    track_topics(client, [settings.alerts_topic, settings.flows_topic])
+    assert client._topics == {settings.alerts_topic, settings.flows_topic}
