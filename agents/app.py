@@ -25,7 +25,7 @@ from agents.network_stages import ListingRef, NetworkStages
 from agents.pipeline import BatchProcessor, Bounds
 from agents.settings import Settings
 from agents.state_table import StateTable
-from agents.topics import internal_topics
+from agents.topics import COUNTERPARTY_TABLE, FLOW_TABLE, STATE_TABLE, internal_topics
 from streams.network.counterparty import CounterpartyState
 from streams.network.emit import CP_LEGS, FLOWS, Emitter
 from streams.network.flow import FlowState
@@ -37,11 +37,9 @@ from streams.ruleset import CompiledRules, load_rules
 
 log = logging.getLogger(__name__)
 
-STATE_TABLE = "customer-state"
-COUNTERPARTY_TABLE = "counterparty-state"
-FLOW_TABLE = "flow-state"
 INPUT_BATCHES_QUEUED = 4
 PRODUCER_LINGER_MS = 5
+CONSUMER_METADATA_MAX_AGE_MS = 30_000
 PRODUCER_BATCH_BYTES = 512 * 1024
 STORE_OPTIONS = {
     "write_buffer_size": 8 * 1024 * 1024,
@@ -220,6 +218,8 @@ def create_app(settings: Settings, rules: CompiledRules | None = None,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         # Every client's requests; the producer's outputs wait longer (BoundedRequestProducer).
         broker_request_timeout=settings.broker_request_timeout_s,
+        # A topic missing from the consumer's metadata is not assigned: look again soon.
+        consumer_metadata_max_age_ms=CONSUMER_METADATA_MAX_AGE_MS,
         producer_request_timeout=settings.delivery_timeout_s,
         consumer_auto_offset_reset=settings.input_start,
         producer_acks=-1,

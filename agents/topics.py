@@ -16,9 +16,21 @@ INTERNAL_RETENTION_MS = 7 * 86400 * 1000
 """The internal topics need only cover a stage's catch-up: their state is in the changelogs."""
 
 
+STATE_TABLE = "customer-state"
+COUNTERPARTY_TABLE = "counterparty-state"
+FLOW_TABLE = "flow-state"
+"""The worker's Faust tables (S1's, S2's, S3's), each backed by ``<app id>-<name>-changelog``."""
+
+
 def internal_topics(settings: Settings) -> list[str]:
     """The network stages' topics (none when they are off)."""
     return [settings.cp_legs_topic, settings.flows_topic] if settings.network else []
+
+
+def changelog_topics(settings: Settings) -> list[str]:
+    """The tables' changelog topics, as Faust names them."""
+    tables = [STATE_TABLE, *((COUNTERPARTY_TABLE, FLOW_TABLE) if settings.network else ())]
+    return [f"{settings.app_id}-{table}-changelog" for table in tables]
 
 
 async def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> None:
@@ -41,7 +53,8 @@ async def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> None:
         # Describe only topics that exist: a metadata request for a missing topic may create it
         # (brokers with auto.create.topics.enable) with the broker's default partition count.
         compacted = (settings.rules_topic, settings.address_intel_topic)
-        present = set(await admin.list_topics()) & {*names, *compacted,
+        changelogs = changelog_topics(settings)
+        present = set(await admin.list_topics()) & {*names, *compacted, *changelogs,
                                                      *internal_topics(settings)}
         existing = await admin.describe_topics(list(present)) if present else []
         partitions = {t["topic"]: len(t["partitions"]) for t in existing if t["error_code"] == 0}
@@ -65,6 +78,13 @@ async def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> None:
         # Read whole by every worker, newest value per key: one partition, compacted.
         missing += [NewTopic(name, 1, 1, topic_configs={"cleanup.policy": "compact"})
                     for name in compacted if name not in partitions]
+        # Before Faust starts, as Faust would (compacted, a partition per input partition): a
+        # changelog Faust created at start could be missing from a worker's first metadata,
+        # and stay unassigned (so never recovered) until its next refresh, minutes later; a
+        # failover then lost the taken-over partitions' counterparty states.
+        missing += [NewTopic(name, settings.partitions, 1,
+                             topic_configs={"cleanup.policy": "compact"})
+                    for name in changelogs if name not in partitions]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker was quicker
                 await admin.create_topics(missing)
