@@ -17,6 +17,7 @@ from agents.fast_path import (
     BatchConsumer,
     InputBatch,
     committed_offset,
+    last_poll_ms,
     raw_producer,
     track_output_topics,
 )
@@ -153,6 +154,15 @@ def _highwater_of(app: faust.App) -> Callable[[str, int], int | None]:
     return highwater
 
 
+def _polled_ms_of(app: faust.App) -> Callable[[str, int], float | None]:
+    def polled_ms(topic: str, partition: int) -> float | None:
+        try:  # when the consumer's last fetch response for it came (epoch ms)
+            return last_poll_ms(app, TP(topic, partition))
+        except Exception:  # consumer not started, partition not assigned: unknown
+            return None
+    return polled_ms
+
+
 def _current(app: faust.App, batch: InputBatch) -> bool:
     return app.flow_control.is_active() and batch.generation_id == app.consumer_generation_id
 
@@ -243,7 +253,8 @@ def create_app(settings: Settings, rules: CompiledRules | None = None,
                        max_cached=settings.state_cache_customers)
     aligner = InputAligner((settings.onboarding_topic, settings.transactions_topic),
                            highwater=_highwater_of(app),
-                           max_held=settings.ordering_max_held_per_partition)
+                           max_held=settings.ordering_max_held_per_partition,
+                           polled_ms=_polled_ms_of(app))
     network = _network_stages(app, settings, rules, state, aligner) if internal else None
     tables = [state] if network is None else [state, network.counterparty.states,
                                               network.flow.states]

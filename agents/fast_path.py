@@ -360,6 +360,10 @@ INTERNALS: tuple[Internal, ...] = (
     Internal(_CONSUMER, "_to_message", "record -> Message", params=("tp", "record")),
     Internal(_CONSUMER, "_add_gap", "gap bookkeeping", params=("tp", "offset_from", "offset_to")),
     Internal(_CONSUMER, "_new_consumer_thread", "overridden: BatchConsumerThread", params=()),
+    Internal("faust.transport.consumer:ThreadDelegateConsumer", "_thread",
+             "last_poll_ms(): aiokafka's consumer", instance=True),
+    Internal(_CONSUMER_THREAD, "_ensure_consumer", "last_poll_ms(): aiokafka's consumer",
+             params=()),
     Internal(_CONSUMER, "_read_offset", "read-offset bookkeeping", instance=True),
     Internal(_CONSUMER, "_committed_offset", "committed_offset() for the aligner",
              instance=True),
@@ -532,6 +536,14 @@ def raw_producer(app: faust.App) -> Any:
     """The aiokafka producer under Faust's (started with it): for ``create_batch``/
     ``send_batch``, which Faust's producer does not offer."""
     return app.producer._ensure_producer()  # type: ignore[attr-defined]
+
+
+def last_poll_ms(app: faust.App, tp: Any) -> float | None:
+    """When the consumer's last successful fetch response for ``tp`` came (epoch ms: the time
+    its highwater was read), from aiokafka's consumer under Faust's consumer thread."""
+    consumer = app.consumer._thread._ensure_consumer()  # type: ignore[attr-defined]
+    polled = consumer.last_poll_timestamp(tp)
+    return None if polled is None else float(polled)
 
 
 def track_output_topics(app: faust.App, topics: Iterable[str]) -> None:

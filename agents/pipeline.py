@@ -261,7 +261,8 @@ class BatchProcessor:
                 messages, legs, flows = network.split(messages)
                 network.admit(legs, flows, outcome)
             self.replay.admit(messages, outcome,
-                              on_event=lambda occurred_at_s: observe_lag(now_s - occurred_at_s))
+                              on_event=lambda occurred_at_s: observe_lag(now_s - occurred_at_s),
+                              fetched_ms=now_s * 1000)
             await self.learn_bounds()
             applied = self.replay.apply_released(outcome)
             if network is not None:

@@ -11,7 +11,11 @@ deposit against the wrong profile. So the two partitions ``p`` are merged by eve
   it holds has been read, that is our position in it (the offset after the last record read,
   decoded or dead-lettered alike) has reached its end offset. The end offset is learned from
   the broker when the partition is first met after an assignment (``learn``), and afterwards
-  from each fetch response (``highwater``).
+  from each fetch response (``highwater``). Live, that end must be as fresh as the waiting
+  events: the other partition's last fetch response must have come after they were fetched
+  (``polled_ms``). Otherwise an older record written to it in between (say, while one of its
+  fetches failed during a broker restart) would not be counted, and the newer event would go
+  first.
 
 Nothing here depends on time or on how records are split into fetches: the order is a
 function of the records and their offsets. For records already in the topics (a backlog, a
@@ -41,15 +45,20 @@ class Held:
     occurred_at_s: float
     topic: str
     item: Any
+    fetched_ms: float | None = None
+    """When the worker was handed it (epoch ms, the consumer's clock); None in a replay."""
 
 
 class InputAligner:
     def __init__(self, topics: tuple[str, str], highwater: Callable[[str, int], int | None],
-                 max_held: int = 20_000) -> None:
+                 max_held: int = 20_000,
+                 polled_ms: Callable[[str, int], float | None] | None = None) -> None:
         self.topics = topics
         self.other = {topics[0]: topics[1], topics[1]: topics[0]}
         self.highwater = highwater
         """The end offset a topic partition had at the last fetch response, if any."""
+        self.polled_ms = polled_ms
+        """When that last fetch response came (epoch ms), if any; None: not checked (replay)."""
         self.max_held = max_held
         """Events waiting in one topic partition before its fetching is paused."""
         self.queues: dict[int, dict[str, deque[Held]]] = {}
@@ -68,13 +77,13 @@ class InputAligner:
             self.position[tp] = offset + 1
 
     def add(self, topic: str, partition: int, offset: int, occurred_at_s: float,
-            item: Any) -> None:
+            item: Any, fetched_ms: float | None = None) -> None:
         """A decoded event waits here until ``release`` lets it go."""
         self.read(topic, partition, offset)
         queues = self.queues.get(partition)
         if queues is None:
             queues = self.queues[partition] = {name: deque() for name in self.topics}
-        queues[topic].append(Held(occurred_at_s, topic, item))
+        queues[topic].append(Held(occurred_at_s, topic, item, fetched_ms))
         self.size += 1
 
     def meet(self, partition: int) -> None:
@@ -102,14 +111,21 @@ class InputAligner:
         if tp not in self.position:
             self.position[tp] = start
 
-    def caught_up(self, tp: TopicPartition) -> bool:
+    def caught_up(self, tp: TopicPartition, since_ms: float | None = None) -> bool:
+        """Every record of ``tp`` up to its end is read; with ``since_ms``, an end known from
+        a fetch response that came after then."""
         end = self.end.get(tp)
         if end is None:
             return False  # not learned yet: it may hold anything
         highwater = self.highwater(*tp)
         if highwater is not None and highwater > end:
             end = highwater
-        return self.position.get(tp, 0) >= end
+        if self.position.get(tp, 0) < end:
+            return False
+        if since_ms is None or self.polled_ms is None:
+            return True
+        polled = self.polled_ms(*tp)
+        return polled is not None and polled >= since_ms
 
     def _release_partition(self, partition: int, queues: dict[str, deque[Held]],
                            out: list[Held]) -> None:
@@ -122,7 +138,7 @@ class InputAligner:
             out.append(queue.popleft())
             self.size -= 1
         alone = first or second
-        if alone and self.caught_up((self.other[alone[0].topic], partition)):
+        if alone and self.caught_up((self.other[alone[0].topic], partition), alone[-1].fetched_ms):
             # Nothing can come from the other partition now: all of this one goes.
             out.extend(alone)
             self.size -= len(alone)

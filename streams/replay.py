@@ -88,9 +88,11 @@ class Replay:
         return decode_transfer(record.key, record.value, self.rules)
 
     def admit(self, records: Sequence[Any], outcome: StepOutcome,
-              on_event: Callable[[float], None] | None = None) -> None:
+              on_event: Callable[[float], None] | None = None,
+              fetched_ms: float | None = None) -> None:
         """Decode; a reject is done at once, an event waits in the aligner. Every record
-        moves its partition's position. ``on_event`` gets each event's time (epoch s)."""
+        moves its partition's position. ``on_event`` gets each event's time (epoch s);
+        ``fetched_ms``: when the worker was handed the records (``streams.ordering``)."""
         aligner = self.aligner
         for record in records:
             try:
@@ -103,7 +105,7 @@ class Replay:
             if on_event is not None:
                 on_event(occurred_at_s)
             aligner.add(record.topic, record.partition, record.offset, occurred_at_s,
-                        (record, event))
+                        (record, event), fetched_ms)
 
     def apply_released(self, outcome: StepOutcome) -> int:
         """Apply, in order, what the aligner lets go now; return how many events."""

@@ -59,6 +59,22 @@ def test_alone_it_waits_while_the_other_partition_holds_unread_records():
     assert a.release() == ["deposit", "verified"]
 
 
+def test_alone_it_waits_for_a_fetch_response_of_the_other_partition_after_it_came():
+    """Live: an end learned before the waiting event was fetched may miss an older record
+    written since (a fetch of the other partition failed during a broker restart, say)."""
+    polled = {(TXN, 0): 1_000.0}
+    a = InputAligner(TOPICS, highwater=lambda t, p: None,
+                     polled_ms=lambda t, p: polled.get((t, p)))
+    for topic in TOPICS:
+        a.learn(topic, 0, 0, 0)
+    a.add(ONB, 0, 0, occurred_at_s=90.0, item="verified", fetched_ms=2_000.0)
+    assert a.release() == []  # transactions/0's end is as of 1,000 ms: it may hold more now
+    polled[(TXN, 0)] = 2_000.0  # a fetch response since: still nothing there
+    assert a.release() == ["verified"]
+    a.add(ONB, 0, 1, occurred_at_s=95.0, item="profile")  # a replay: no time, no check
+    assert a.release() == ["profile"]
+
+
 def test_a_record_that_did_not_decode_moves_the_position():
     """The issue's minimal case: a valid onboarding event, a truncated one, then a transfer.
     The truncated record is read (dead-lettered): the partition is caught up."""
