@@ -33,7 +33,7 @@ from aiokafka.partitioner import murmur2
 from aiokafka.structs import TopicPartition
 
 from agents.settings import Settings
-from streams.backtest import run_backtest
+from streams.backtest import NetworkTiming, run_backtest
 from streams.ruleset import load_rules
 from streams.synthetic import (
     ONBOARDING,
@@ -209,13 +209,15 @@ def rules() -> Any:
     return _RULES
 
 
-def oracle(valid: Iterable[Message]) -> dict[str, tuple[str, str]]:
+def oracle(valid: Iterable[Message], network: bool = True) -> dict[str, tuple[str, str]]:
     """Alert id -> (rule, customer) of the in-memory core over the valid events, in the
     order the worker must apply them: per customer, both topics merged by event time,
     onboarding first on ties, the produce order kept within a topic (a stable sort; alerts
-    are per customer, so a global sort is the same)."""
+    are per customer, so a global sort is the same). ``network`` False: S1 alone, as a
+    worker with ``AMLSTREAM_NETWORK=false``."""
     ordered = sorted(valid, key=lambda m: (m.occurred_at, m.topic != ONBOARDING))
-    result = run_backtest(((m.topic, m.key, m.value) for m in ordered), rules())
+    result = run_backtest(((m.topic, m.key, m.value) for m in ordered), rules(),
+                          network=NetworkTiming() if network else None)
     assert not result.rejected, f"the oracle rejected valid inputs: {result.rejected[:3]}"
     return {a.alert_id: (a.rule_id, a.customer_id) for a in result.alerts}
 
