@@ -226,8 +226,7 @@ def create_app(settings: Settings, rules: CompiledRules | None = None,
         broker_commit_interval=settings.commit_interval_s,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
-        # Every client's requests; the producer's outputs wait longer (BoundedRequestProducer).
-        broker_request_timeout=settings.broker_request_timeout_s,
+        # The producer's outputs may wait longer than its requests (BoundedRequestProducer).
         # A topic missing from the consumer's metadata is not assigned: look again soon.
         consumer_metadata_max_age_ms=CONSUMER_METADATA_MAX_AGE_MS,
         producer_request_timeout=settings.delivery_timeout_s,
@@ -241,6 +240,7 @@ def create_app(settings: Settings, rules: CompiledRules | None = None,
         web_enabled=False,
         table_cleanup_interval=3600.0,
     )
+    cast(BatchApp, app).producer_client_timeout_s = settings.producer_request_timeout_s
     internal = internal_topics(settings)
     inputs = _raw_topic(app, settings.onboarding_topic, settings.transactions_topic, *internal)
     cast(BatchConductor, app.topics).batch_topics = frozenset(

@@ -272,18 +272,23 @@ class BatchConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 
 class BoundedRequestProducer(faust_aiokafka.Producer):
-    """Faust's producer, whose requests to the broker give up after ``broker_request_timeout``
-    while its outputs may wait ``producer_request_timeout`` to be delivered.
+    """Faust's producer, whose requests to the broker give up after
+    ``BatchApp.producer_client_timeout_s`` while its outputs may wait
+    ``producer_request_timeout`` to be delivered.
 
     aiokafka has one setting for both (``request_timeout_ms``). Under Faust's 1,200 s, one
     metadata request lost across a broker restart held the producer, and so the worker, for
     20 minutes; set short, an outage longer than it stopped the worker. The client's own
     request timeout is set apart: a lost request is retried on a new connection soon, and an
-    output is given up (the worker stops, losing nothing) only after the longer one."""
+    output is given up (the worker stops, losing nothing) only after the longer one. (The
+    consumer keeps Faust's ``broker_request_timeout``, above its rebalance timeout: a group
+    join may wait at the broker that long.)"""
 
     def _new_producer(self, transactional_id: str | None = None) -> Any:
         producer = super()._new_producer(transactional_id)
-        producer.client._request_timeout_ms = int(self.app.conf.broker_request_timeout * 1000)
+        timeout_s = getattr(self.app, "producer_client_timeout_s", None)
+        if timeout_s is not None:
+            producer.client._request_timeout_ms = int(timeout_s * 1000)
         return producer
 
 
@@ -296,6 +301,9 @@ class BatchTransport(faust_aiokafka.Transport):
 class BatchApp(faust.App):
     """A Faust app whose consumer and conductor are the batch ones above."""
 
+    producer_client_timeout_s: float | None = None
+    """The producer's request timeout, apart from its delivery timeout (``BoundedRequestProducer``);
+    set by ``create_app``."""
     before_wait_empty: Callable[[], Awaitable[None]] | None = None
     """Called when partitions are being revoked, once the flow is suspended and the queued
     batches are cleared, before Faust waits for every tracked message to be acknowledged;

@@ -74,9 +74,9 @@ class Settings(BaseSettings):
     commit_interval_s: float = Field(1.0, gt=0, description="How often offsets are committed.")
     session_timeout_s: float = Field(
         30.0, gt=0, description="A worker silent this long leaves the group (its partitions move).")
-    broker_request_timeout_s: float = Field(
-        30.0, gt=0, description="A request the broker has not answered in this time is given up "
-        "and retried on a new connection. At least the session timeout.")
+    producer_request_timeout_s: float = Field(
+        30.0, gt=0, description="A request of the worker's producer (outputs, metadata) the "
+        "broker has not answered in this time is given up and retried on a new connection.")
     delivery_timeout_s: float = Field(
         300.0, gt=0, description="An output (alert, state, internal record) the broker has not "
         "taken in this time stops the worker: a broker outage longer than this needs the "
@@ -119,16 +119,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_timeouts(self) -> Self:
-        if self.broker_request_timeout_s < self.session_timeout_s:
-            raise ValueError(
-                f"AMLSTREAM_BROKER_REQUEST_TIMEOUT_S={self.broker_request_timeout_s:g} is below "
-                f"AMLSTREAM_SESSION_TIMEOUT_S={self.session_timeout_s:g}: raise it to at least "
-                "the session timeout")
-        if self.delivery_timeout_s < self.broker_request_timeout_s:
+        if self.delivery_timeout_s < self.producer_request_timeout_s:
             raise ValueError(
                 f"AMLSTREAM_DELIVERY_TIMEOUT_S={self.delivery_timeout_s:g} is below "
-                f"AMLSTREAM_BROKER_REQUEST_TIMEOUT_S={self.broker_request_timeout_s:g}: raise it "
-                "to at least the request timeout")
+                f"AMLSTREAM_PRODUCER_REQUEST_TIMEOUT_S={self.producer_request_timeout_s:g}: "
+                "raise it to at least the request timeout")
         return self
 
     @model_validator(mode="after")

@@ -157,19 +157,16 @@ async def test_a_listener_that_hangs_up_is_named_and_a_closed_port_is_not() -> N
 
 
 async def test_request_and_delivery_timeouts_reach_the_clients(tmp_path: Path) -> None:
-    settings = Settings(broker="kafka://h:9092", broker_request_timeout_s=45,
+    settings = Settings(broker="kafka://h:9092", producer_request_timeout_s=45,
                         delivery_timeout_s=200, data_dir=tmp_path, store="memory://")
     app = create_app(settings).faust
-    assert app.conf.broker_request_timeout == 45
+    assert app.conf.broker_request_timeout == 90  # the consumer's: Faust's default
     producer = app.producer._new_producer()
     # requests give up after 45 s; an output waits up to 200 s to be delivered
     assert producer.client._request_timeout_ms == 45_000
     assert producer._request_timeout_ms == 200_000
-    with pytest.raises(ValidationError, match="AMLSTREAM_BROKER_REQUEST_TIMEOUT_S=10 is below "
-                                         "AMLSTREAM_SESSION_TIMEOUT_S=30"):
-        Settings(broker_request_timeout_s=10)
     with pytest.raises(ValidationError, match="AMLSTREAM_DELIVERY_TIMEOUT_S=40 is below"):
-        Settings(delivery_timeout_s=40, broker_request_timeout_s=50)
+        Settings(delivery_timeout_s=40, producer_request_timeout_s=50)
 
 
 async def test_the_producer_tracks_every_output_topic(tmp_path: Path) -> None:
