@@ -226,9 +226,9 @@ def create_app(settings: Settings, rules: CompiledRules | None = None,
         broker_commit_interval=settings.commit_interval_s,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
-        # The producer's outputs may wait longer than its requests (BoundedRequestProducer).
         # A topic missing from the consumer's metadata is not assigned: look again soon.
         consumer_metadata_max_age_ms=CONSUMER_METADATA_MAX_AGE_MS,
+        # The producer's outputs may wait longer than its requests (BoundedRequestProducer).
         producer_request_timeout=settings.delivery_timeout_s,
         consumer_auto_offset_reset=settings.input_start,
         producer_acks=-1,
