@@ -116,6 +116,13 @@ class BatchConductor(Conductor):
 
 class BatchConsumer(faust_aiokafka.Consumer):
     held_back: frozenset[TP] = frozenset()
+    first_read_offset: dict[TP, int]
+    """The first offset read of each partition since it was assigned (``_head_done``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.first_read_offset = {}
+
     """Input partitions not fetched for now (``streams.ordering``: too far ahead of the other
     input topic). Faust's own ``pause_partitions`` is not used: it takes them out of the
     active set, and the drain loop then drops records of theirs already fetched."""
@@ -196,8 +203,30 @@ class BatchConsumer(faust_aiokafka.Consumer):
             if len(kept) != len(acked):
                 acked[:] = kept
                 self._acked_index[tp] = set(kept)
+            if not self._head_done(tp, committed):
+                return None
         offset: int | None = super()._new_offset(tp)
         return offset
+
+    def _head_done(self, tp: TP, committed: int | None) -> bool:
+        """The record a commit would move past first is acknowledged (or in a gap).
+
+        Why: Faust skips this check when nothing was committed yet (or 0), and lets the record
+        at the committed offset itself be unacknowledged (``min(acked) - committed > 1``).
+        The network stages acknowledge their internal topics out of offset order (by order
+        key), so Faust committed past legs still held, and a failover lost them."""
+        first = self.first_read_offset.get(tp)
+        head = committed if committed is not None else first
+        if head is None:
+            return True
+        if first is not None and head < first:
+            head = first  # the records below the first one read are gone (retention)
+        return head in self._acked_index[tp] or bool(self._gap[tp].overlaps(head))
+
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        for tp in revoked:
+            self.first_read_offset.pop(tp, None)
+        await super().on_partitions_revoked(revoked)
 
     async def _drop_stale_inputs(self, records: dict[TP, list[Any]],
                                  batch_topics: Iterable[str]) -> None:
@@ -249,10 +278,13 @@ class BatchConsumer(faust_aiokafka.Consumer):
         read = self._read_offset[tp]
         acks_enabled = self.app.topics.acks_enabled_for(tp.topic)
         messages = []
+        first_read = self.first_read_offset
         for record in tp_records:
             offset = record.offset
             if read is not None and offset < read:
                 continue  # read before (Faust drops these too)
+            if tp not in first_read:
+                first_read[tp] = offset
             if read and offset - read > 1 and acks_enabled:
                 await self._add_gap(tp, read + 1, offset)
             messages.append(to_message(tp, record))
@@ -383,6 +415,7 @@ INTERNALS: tuple[Internal, ...] = (
     Internal(_CONSUMER, "_acked", "acknowledged offsets, made unique before a commit",
              instance=True),
     Internal(_CONSUMER, "_acked_index", "their index, kept equal", instance=True),
+    Internal(_CONSUMER, "_gap", "offsets never read, taken as acknowledged", instance=True),
     Internal(_CONSUMER, "_new_offset", "overridden: duplicates and stale offsets out",
              params=("tp",)),
     Internal("mode.services:Service", "_stopped", "the fetch loop's stop condition",
@@ -479,7 +512,8 @@ def _problem(internal: Internal) -> str | None:
 
 
 _OUR_SUBCLASSES: tuple[tuple[type, str], ...] = ()  # filled below: (ours, Faust's it extends)
-_INTENDED_OVERRIDES = {"Consumer", "Conductor", "Producer"} | {i.name for i in INTERNALS}
+_INTENDED_OVERRIDES = ({"Consumer", "Conductor", "Producer", "on_partitions_revoked"}
+                       | {i.name for i in INTERNALS})
 _SET_ON_EVERY_SUBCLASS = {"_abc_impl", "logger"}  # by ABCMeta and by mode's Service
 
 

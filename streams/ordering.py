@@ -125,7 +125,7 @@ class InputAligner:
         if since_ms is None or self.polled_ms is None:
             return True
         polled = self.polled_ms(*tp)
-        return polled is not None and polled >= since_ms
+        return polled is None or polled >= since_ms  # None: never fetched, the learned end
 
     def _release_partition(self, partition: int, queues: dict[str, deque[Held]],
                            out: list[Held]) -> None:

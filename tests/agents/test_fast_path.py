@@ -138,6 +138,30 @@ async def test_an_offset_acknowledged_twice_does_not_stall_the_commit(tmp_path):
     assert consumer._acked[tp] == []
 
 
+async def test_no_commit_moves_past_a_record_not_acknowledged(tmp_path):
+    """The network stages acknowledge their internal topics by order key, not offset: Faust
+    committed past held records when nothing was committed yet, or when only the record at
+    the committed offset was missing; a failover then lost them."""
+    consumer = _subscribed(tmp_path).faust.consumer
+    fresh, tp = TP("flows", 0), TP("flows", 1)
+    await consumer._new_messages(fresh, _records(fresh.topic, 0, [0, 1, 2, 3, 4, 5]))
+    consumer._acked[fresh], consumer._acked_index[fresh] = [3, 4, 5], {3, 4, 5}
+    assert consumer._new_offset(fresh) is None  # 0 to 2 still held
+    consumer._acked[fresh] = [0, 1, 2, 3, 4, 5]
+    consumer._acked_index[fresh] = set(consumer._acked[fresh])
+    assert consumer._new_offset(fresh) == 6
+
+    consumer._committed_offset[tp] = 10
+    consumer._acked[tp], consumer._acked_index[tp] = [11, 12], {11, 12}
+    assert consumer._new_offset(tp) is None  # offset 10 itself is held
+    await consumer._add_gap(tp, 9, 10)  # ... unless it was never there (Faust: from 11)
+    consumer._gap[tp].addi(10, 11)
+    assert consumer._new_offset(tp) == 13
+
+    await consumer.on_partitions_revoked({fresh, tp})
+    assert not consumer.first_read_offset
+
+
 async def test_records_already_read_are_dropped_and_gaps_are_recorded(tmp_path):
     aml = _subscribed(tmp_path)
     consumer = aml.faust.consumer
