@@ -245,6 +245,7 @@ def create_app(settings: Settings, rules: CompiledRules | None = None,
     inputs = _raw_topic(app, settings.onboarding_topic, settings.transactions_topic, *internal)
     cast(BatchConductor, app.topics).batch_topics = frozenset(
         (settings.onboarding_topic, settings.transactions_topic, *internal))
+    cast(BatchApp, app).acked_by_key = frozenset(internal)
     # bytes in and out (serializer "raw"): the key is the message key itself, so the table and
     # the input topics partition a customer identically.
     table = app.Table(STATE_TABLE, key_type=bytes, value_type=bytes,

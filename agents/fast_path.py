@@ -203,7 +203,8 @@ class BatchConsumer(faust_aiokafka.Consumer):
             if len(kept) != len(acked):
                 acked[:] = kept
                 self._acked_index[tp] = set(kept)
-            if not self._head_done(tp, committed):
+            acked_by_key = getattr(self.app, "acked_by_key", frozenset())
+            if tp.topic in acked_by_key and not self._head_done(tp, committed):
                 return None
         offset: int | None = super()._new_offset(tp)
         return offset
@@ -212,9 +213,11 @@ class BatchConsumer(faust_aiokafka.Consumer):
         """The record a commit would move past first is acknowledged (or in a gap).
 
         Why: Faust skips this check when nothing was committed yet (or 0), and lets the record
-        at the committed offset itself be unacknowledged (``min(acked) - committed > 1``).
-        The network stages acknowledge their internal topics out of offset order (by order
-        key), so Faust committed past legs still held, and a failover lost them."""
+        at the committed offset itself be unacknowledged (``min(acked) - committed > 1``,
+        which also lets a transaction marker of an input topic pass). The network stages
+        acknowledge their internal topics out of offset order (by order key), so Faust
+        committed past legs still held, and a failover lost them. Those topics are written
+        by our own producer, without transactions: every offset is a record."""
         first = self.first_read_offset.get(tp)
         head = committed if committed is not None else first
         if head is None:
@@ -333,6 +336,9 @@ class BatchTransport(faust_aiokafka.Transport):
 class BatchApp(faust.App):
     """A Faust app whose consumer and conductor are the batch ones above."""
 
+    acked_by_key: frozenset[str] = frozenset()
+    """Topics whose records are acknowledged out of offset order (the network stages'
+    internal topics, by order key: ``BatchConsumer._head_done``); set by ``create_app``."""
     producer_client_timeout_s: float | None = None
     """The producer's request timeout, apart from its delivery timeout (``BoundedRequestProducer``);
     set by ``create_app``."""

@@ -143,6 +143,7 @@ async def test_no_commit_moves_past_a_record_not_acknowledged(tmp_path):
     committed past held records when nothing was committed yet, or when only the record at
     the committed offset was missing; a failover then lost them."""
     consumer = _subscribed(tmp_path).faust.consumer
+    consumer.app.acked_by_key = frozenset({"flows"})
     fresh, tp = TP("flows", 0), TP("flows", 1)
     await consumer._new_messages(fresh, _records(fresh.topic, 0, [0, 1, 2, 3, 4, 5]))
     consumer._acked[fresh], consumer._acked_index[fresh] = [3, 4, 5], {3, 4, 5}
