@@ -281,18 +281,17 @@ class BatchConsumer(faust_aiokafka.Consumer):
         read = self._read_offset[tp]
         acks_enabled = self.app.topics.acks_enabled_for(tp.topic)
         messages = []
-        first_read = self.first_read_offset
         for record in tp_records:
             offset = record.offset
             if read is not None and offset < read:
                 continue  # read before (Faust drops these too)
-            if tp not in first_read:
-                first_read[tp] = offset
             if read and offset - read > 1 and acks_enabled:
                 await self._add_gap(tp, read + 1, offset)
             messages.append(to_message(tp, record))
             read = offset
         self._read_offset[tp] = read
+        if messages:
+            self.first_read_offset.setdefault(tp, messages[0].offset)
         return messages
 
 
