@@ -163,6 +163,35 @@ async def test_no_commit_moves_past_a_record_not_acknowledged(tmp_path):
     assert not consumer.first_read_offset
 
 
+async def test_the_commit_during_a_revocation_does_not_move_past_held_records(tmp_path):
+    """Faust forgets a revoked partition's committed offset and acknowledgements, then the
+    app's revocation acknowledges what the agent flushes (here the markers at 15 to 20; legs
+    4 to 14 were held and are dropped) and commits. That commit moved to 21, and the new
+    generation never read 4 to 14 again: a failover lost the alerts of a whole partition."""
+    consumer = _subscribed(tmp_path).faust.consumer
+    consumer.app.acked_by_key = frozenset({"cp-legs"})
+    tp = TP("cp-legs", 2)
+    consumer._committed_offset[tp] = 4
+    await consumer._new_messages(tp, _records(tp.topic, 2, list(range(4, 21))))
+    commits = []
+
+    async def revocation(revoked, acked=range(15, 21)):
+        consumer._acked[tp] = list(acked)
+        consumer._acked_index[tp] = set(acked)
+        commits.append(consumer._new_offset(tp))
+
+    consumer._on_partitions_revoked = revocation
+    await consumer.on_partitions_revoked({tp})
+    assert commits == [None]
+    assert not consumer.committed_when_revoked and not consumer.first_read_offset
+
+    consumer._committed_offset[tp] = 4  # assigned again; now everything was applied
+    await consumer._new_messages(tp, _records(tp.topic, 2, list(range(4, 21))))
+    consumer._on_partitions_revoked = lambda revoked: revocation(revoked, range(4, 21))
+    await consumer.on_partitions_revoked({tp})
+    assert commits == [None, 21]
+
+
 async def test_records_already_read_are_dropped_and_gaps_are_recorded(tmp_path):
     aml = _subscribed(tmp_path)
     consumer = aml.faust.consumer
