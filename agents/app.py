@@ -16,9 +16,9 @@ from agents.fast_path import (
     BatchConductor,
     BatchConsumer,
     InputBatch,
-    committed_offset,
     last_poll_ms,
     raw_producer,
+    reading_from,
     track_output_topics,
 )
 from agents.intel_feed import IntelFeed
@@ -117,17 +117,21 @@ async def _send_batch(producer: Any, batch: Any, topic: str, partition: int) -> 
 
 def _bounds_of(app: faust.App) -> Bounds:
     """Where reading each topic partition started (the group's committed offset, else the
-    earliest) and where it ends now (a request to the broker)."""
+    reset policy's: the earliest or the end) and where it ends now (a request to the
+    broker). A partition the consumer has not sought since its assignment is left out (asked
+    again with the next batch)."""
     async def bounds(tps: list[TopicPartition]) -> dict[TopicPartition, tuple[int, int]]:
-        partitions = [TP(topic, partition) for topic, partition in tps]
+        sought = reading_from(app)
+        partitions = [tp for tp in (TP(topic, partition) for topic, partition in tps)
+                      if tp in sought]
+        if not partitions:
+            return {}
         ends = await app.consumer.highwaters(*partitions)
-        starts: dict[TP, int] = {}
-        for tp in partitions:
-            offset = committed_offset(app, tp)
-            if offset is not None:
-                starts[tp] = offset
+        starts = {tp: sought[tp] for tp in partitions if sought[tp] is not None}
         uncommitted = [tp for tp in partitions if tp not in starts]
-        if uncommitted:
+        if uncommitted and app.conf.consumer_auto_offset_reset == "latest":
+            starts.update({tp: ends[tp] for tp in uncommitted})
+        elif uncommitted:
             starts.update(await app.consumer.earliest_offsets(*uncommitted))
         return {(tp.topic, tp.partition): (starts[tp], ends[tp]) for tp in partitions}
     return bounds

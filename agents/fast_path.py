@@ -31,7 +31,7 @@ changelogs and recovery.
 This module is also the one door to Faust's, mode's and aiokafka's private names: no other
 module of the project reads, calls or overrides one (``tests/agents/test_faust_internals.py``
 holds them to it). Those used elsewhere go through the functions at the end
-(``committed_offset``, ``raw_producer``, ``current_event_of``, ``partition_databases``).
+(``reading_from``, ``raw_producer``, ``current_event_of``, ``partition_databases``).
 ``INTERNALS`` lists every one with what it is used for, and ``check()``, run at the worker's
 start-up, stops it with a one-line message naming the installed and the tested versions when
 one is gone. ``pyproject.toml`` bounds those libraries to the tested versions and
@@ -124,6 +124,9 @@ class BatchConsumer(faust_aiokafka.Consumer):
         self.first_read_offset = {}
         self.committed_when_revoked: dict[TP, int | None] = {}
         """Committed offsets of the partitions being revoked (``on_partitions_revoked``)."""
+        self.reading_from: dict[TP, int | None] = {}
+        """Where reading of each assigned partition started at the last seek to the committed
+        offsets (``perform_seek``): the committed offset, or None for the reset policy's."""
 
     """Input partitions not fetched for now (``streams.ordering``: too far ahead of the other
     input topic). Faust's own ``pause_partitions`` is not used: it takes them out of the
@@ -230,6 +233,16 @@ class BatchConsumer(faust_aiokafka.Consumer):
             head = first  # the records below the first one read are gone (retention)
         return head in self._acked_index[tp] or bool(self._gap[tp].overlaps(head))
 
+    async def perform_seek(self) -> None:
+        """Faust's seek of every assigned partition to its committed offset, noting where
+        reading starts (``reading_from``). Faust resumes the flow before it seeks after a
+        rebalance, and forgets the committed offsets at the revocation: the start read from
+        its bookkeeping in between was the earliest offset, a partition read to its end was
+        never caught up, and the network stages' records waiting on it were held for good."""
+        await super().perform_seek()
+        self.reading_from = {tp: self._read_offset.get(tp) or None
+                             for tp in self.assignment()}
+
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         """Faust forgets each revoked partition's committed offset and acknowledgements
         first, then runs the app's revocation, which acknowledges what the agent flushes and
@@ -238,6 +251,8 @@ class BatchConsumer(faust_aiokafka.Consumer):
         partition the worker kept). So the committed offsets, and the first offsets read,
         stay known to the head check until the revocation is over."""
         self.committed_when_revoked = {tp: self._committed_offset.get(tp) for tp in revoked}
+        for tp in revoked:
+            self.reading_from.pop(tp, None)
         try:
             await super().on_partitions_revoked(revoked)
         finally:
@@ -424,7 +439,7 @@ INTERNALS: tuple[Internal, ...] = (
     Internal(_CONSUMER_THREAD, "_ensure_consumer", "last_poll_ms(): aiokafka's consumer",
              params=()),
     Internal(_CONSUMER, "_read_offset", "read-offset bookkeeping", instance=True),
-    Internal(_CONSUMER, "_committed_offset", "committed_offset() for the aligner",
+    Internal(_CONSUMER, "_committed_offset", "the head check of a commit (_new_offset)",
              instance=True),
     Internal(_CONSUMER, "_buffered_partitions", "partitions paused by a full buffer",
              instance=True),
@@ -531,7 +546,8 @@ def _problem(internal: Internal) -> str | None:
 
 
 _OUR_SUBCLASSES: tuple[tuple[type, str], ...] = ()  # filled below: (ours, Faust's it extends)
-_INTENDED_OVERRIDES = ({"Consumer", "Conductor", "Producer", "on_partitions_revoked"}
+_INTENDED_OVERRIDES = ({"Consumer", "Conductor", "Producer", "on_partitions_revoked",
+                        "perform_seek"}
                        | {i.name for i in INTERNALS})
 _SET_ON_EVERY_SUBCLASS = {"_abc_impl", "logger"}  # by ABCMeta and by mode's Service
 
@@ -586,11 +602,11 @@ def source_sha256(path: str) -> str:
     return hashlib.sha256(inspect.getsource(_resolve(path)).encode()).hexdigest()
 
 
-def committed_offset(app: faust.App, tp: TP) -> int | None:
-    """The group's committed offset of ``tp`` as the consumer last knew it (no request to the
-    broker); Faust has no public getter."""
-    offset: int | None = app.consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
-    return offset
+def reading_from(app: faust.App) -> dict[TP, int | None]:
+    """Where reading of each assigned partition started: its committed offset, or None for
+    the reset policy's offset; a partition is missing until the consumer has sought it after
+    its assignment (``BatchConsumer.perform_seek``)."""
+    return cast(BatchConsumer, app.consumer).reading_from
 
 
 def raw_producer(app: faust.App) -> Any:

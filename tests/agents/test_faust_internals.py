@@ -18,7 +18,6 @@ import faust.streams
 import pytest
 from faust.exceptions import NotReady
 from faust.transport import consumer as faust_consumer
-from faust.types import TP
 
 from agents import cli, fast_path
 from agents.app import create_app
@@ -29,7 +28,6 @@ from agents.fast_path import (
     FaustInternalsError,
     Internal,
     check,
-    committed_offset,
     current_event_of,
     installed_versions,
     partition_databases,
@@ -188,11 +186,6 @@ def test_the_list_of_internals_is_exactly_the_private_names_the_door_uses():
 async def test_the_door_functions_read_what_faust_keeps(tmp_path):
     aml = create_app(Settings(store="memory://", data_dir=tmp_path))
     app = aml.faust
-    tp = TP("transactions", 2)
-    assert committed_offset(app, tp) is None
-    app.consumer._committed_offset[tp] = 41  # as Faust records a commit
-    assert committed_offset(app, tp) == 41
-
     with pytest.raises(NotReady):  # Faust's own answer before its producer has started
         raw_producer(app)
     app.producer._producer = app.producer._new_producer()  # as Faust's on_start does
