@@ -266,15 +266,22 @@ class BatchConsumer(faust_aiokafka.Consumer):
         may predate the rebalance's seek to the committed offsets (taken as read, the same
         records would be skipped when they come again: ``_read_offset``), or follow it. They
         are dropped, and each input partition still ours sought back to the first of them or
-        the committed offset, whichever is lower, so none is lost. Other records (a table's
-        changelog during recovery) go on as Faust has them."""
+        the committed offset, whichever is lower, so none is lost. With no committed offset
+        known (none yet, or the rebalance's seek still to come, which then seeks only to a
+        commit), reading starts again from the beginning under the earliest reset policy: a
+        seek to the first dropped record skipped everything before it (seen: a network
+        stage's partition never committed, its first records never read in a failover).
+        Other records (a table's changelog during recovery) go on as Faust has them."""
         assigned = self.assignment()
+        earliest = self.app.conf.consumer_auto_offset_reset == "earliest"
         for tp in [tp for tp in records if tp.topic in batch_topics]:
             dropped = records.pop(tp)
             if dropped and tp in assigned:
                 committed = self._read_offset.get(tp)  # the rebalance's seek set it, if done
                 first = dropped[0].offset
-                await self.seek(tp, first if committed is None else min(first, committed))
+                if committed is None:
+                    committed = 0 if earliest else first
+                await self.seek(tp, min(first, committed))
 
     async def _seek_back_after_flow_stop(self) -> None:
         try:

@@ -124,6 +124,12 @@ async def test_inputs_fetched_across_a_rebalance_are_dropped_and_sought_back(tmp
     assert set(records) == {changelog}
     assert sought == [(ours, 5)]
 
+    # No committed offset known: from the start (the earliest policy), not from offset 9.
+    del consumer._read_offset[ours]
+    records = {ours: _records(ours.topic, 1, [9, 10])}
+    await consumer._drop_stale_inputs(records, {"transactions", "onboarding"})
+    assert sought[1:] == [(ours, 0)]
+
 
 async def test_an_offset_acknowledged_twice_does_not_stall_the_commit(tmp_path):
     """Duplicates (and offsets below the committed one) in Faust's acknowledged list made
