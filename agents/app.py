@@ -278,6 +278,8 @@ def create_app(settings: Settings, rules: CompiledRules | None = None,
                                max_original_bytes=settings.dead_letter_max_original_bytes,
                                network=network)
     metrics.RULE_SET.labels(rules.version).set(1)
+    metrics.present_from_start((settings.onboarding_topic, settings.transactions_topic),
+                               internal, rules)
 
     async def process_or_stop(messages: Any) -> None:
         try:
@@ -329,6 +331,7 @@ def create_app(settings: Settings, rules: CompiledRules | None = None,
         metrics.RULE_SET.clear()
         metrics.RULE_SET.labels(new.version).set(1)
         processor.rules = replace(new, intel=intel.index)  # the listings read stay
+        metrics.present_from_start((), (), new)  # its rules' alert series
 
     @app.task
     async def track_outputs() -> None:

@@ -40,7 +40,7 @@ def _worker(args: argparse.Namespace) -> int:
     intel = IntelFeed(settings)
     asyncio.run(intel.load())  # the listings in force before the first event
     aml = create_app(settings, published, intel)
-    metrics.serve(settings.metrics_port)
+    metrics.serve(settings.metrics_port, settings.metrics_host)
     gc_policy.tune()
     print(f"amlstream worker: rule set {aml.rules.version}, metrics on "
           f"http://127.0.0.1:{settings.metrics_port}/metrics", file=sys.stderr, flush=True)

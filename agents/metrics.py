@@ -1,7 +1,15 @@
 """Prometheus metrics. Labels are topic, outcome, rule, severity, reason: never a customer id,
 address or any other value that identifies a person."""
 
+from collections.abc import Iterable
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from schemas.dead_letters import ErrorKind
+from schemas.risk import RiskLevel
+from streams.network import NETWORK_RULE_IDS
+from streams.rules import RULE_IDS
 
 EVENTS_CONSUMED = Counter(
     "amlstream_events_consumed_total",
@@ -61,9 +69,12 @@ INTEL_ENTRIES = Gauge("amlstream_intel_entries", "Address-intel listings in forc
 RULE_SET = Gauge("amlstream_rule_set_info", "The rule set in force (value 1).", ["version"])
 
 
-def serve(port: int) -> None:
-    """Expose /metrics over HTTP on ``port`` (all interfaces, for Prometheus)."""
-    start_http_server(port)
+def serve(port: int, host: str = "0.0.0.0") -> tuple[str, int]:
+    """Expose /metrics over HTTP on ``host``:``port`` (``AMLSTREAM_METRICS_HOST``); return
+    the address it listens on."""
+    server, _ = start_http_server(port, addr=host)
+    address, bound_port = server.server_address[:2]
+    return str(address), int(bound_port)
 NETWORK_RECORDS = Counter(
     "amlstream_network_records_total",
     "Internal records sent to the network stages, by topic (cp-legs, flows).", ["topic"])
@@ -75,3 +86,37 @@ NETWORK_LATE = Counter(
     "amlstream_network_late_total",
     "Legs re-timed by the network ordering: source (older than their partition's newest "
     "event less the lateness) or recipient (from a producer that had gone idle).", ["stage"])
+
+
+INTEL_REJECTION_REASONS = ("invalid_key", "invalid_value", "key_mismatch", "index_full")
+OUTPUT_KINDS = ("alert", "risk_change", "dead_letter")
+
+
+def present_from_start(input_topics: Iterable[str], internal_topics: Iterable[str],
+                       rules: Any) -> None:
+    """Every labelled counter's series exists at 0 before its first increment, so that a rate
+    or an alert on it works from the start (a series that appears later reads as no data, and
+    its first increment is lost to ``rate``). Rule series: each rule enabled in ``rules``
+    (a ``CompiledRules``), at its configured severity."""
+    for topic in [*input_topics, *internal_topics]:
+        for outcome in ("processed", "dead_lettered"):
+            EVENTS_CONSUMED.labels(topic, outcome)
+        EVENTS_REPLAYED.labels(topic)
+    for kind in ErrorKind:
+        DEAD_LETTERS.labels(kind.value)
+    for level in RiskLevel:
+        RISK_CHANGES.labels(level.value)
+    for output in OUTPUT_KINDS:
+        OUTPUTS_LOST.labels(output)
+    for reason in INTEL_REJECTION_REASONS:
+        INTEL_REJECTED.labels(reason)
+    if internal_topics:
+        for internal in ("cp-legs", "flows"):
+            NETWORK_RECORDS.labels(internal)
+        for stage in ("source", "recipient"):
+            NETWORK_LATE.labels(stage)
+    alerting = set(RULE_IDS) | set(NETWORK_RULE_IDS)
+    for rule_id, config in rules.config.rules:
+        severity = getattr(config, "severity", None)
+        if rule_id in alerting and severity is not None and getattr(config, "enabled", True):
+            ALERTS.labels(rule_id, severity.value)

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("data/worker"), description="Local state (RocksDB) directory.")
     rules_path: Path = Field(PROJECT_ROOT / "config" / "rules.yaml", description="Rule file.")
     metrics_port: int = Field(9464, description="Port of the Prometheus /metrics endpoint.")
+    metrics_host: str = Field(
+        "0.0.0.0", min_length=1, description="Interface the /metrics endpoint listens on: "
+        "0.0.0.0 every interface (a container Prometheus scrapes), 127.0.0.1 this host only.")
     web_port: int = Field(6066, description="Port of Faust's own web server.")
     batch_max_events: int = Field(
         5000, ge=1, description="Most records taken from the broker in one fetch (one batch).")

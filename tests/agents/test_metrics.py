@@ -1,0 +1,58 @@
+"""The worker's metrics: every labelled counter series exists from the start, and the
+endpoint listens where ``AMLSTREAM_METRICS_HOST`` says."""
+
+import socket
+import urllib.request
+
+from prometheus_client import REGISTRY, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from agents import metrics
+from agents.app import create_app
+from agents.settings import Settings
+
+
+def _series() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    found = {}
+    for family in text_string_to_metric_families(generate_latest(REGISTRY).decode()):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
+def test_counters_exist_at_zero_before_their_first_increment(tmp_path):
+    """A series that appears only at its first increment reads as no data to a rate or an
+    alerting rule (and that first increment is lost to ``rate``)."""
+    settings = Settings(store="memory://", data_dir=tmp_path)
+    aml = create_app(settings)
+    series = _series()
+    internal = {name for (name, labels) in series
+                if name == "amlstream_events_consumed_total"
+                and dict(labels)["topic"].endswith("repartition")}
+    assert internal  # the network stages' topics too
+    expected = [
+        ("amlstream_events_consumed_total",
+         (("outcome", "dead_lettered"), ("topic", settings.transactions_topic))),
+        ("amlstream_dead_letters_total", (("reason", "invalid_json"),)),
+        ("amlstream_dead_letters_total", (("reason", "output_rejected"),)),
+        ("amlstream_risk_changes_total", (("level", "high"),)),
+        ("amlstream_outputs_lost_total", (("kind", "risk_change"),)),
+        ("amlstream_intel_rejected_total", (("reason", "index_full"),)),
+        ("amlstream_network_late_total", (("stage", "recipient"),)),
+        ("amlstream_alerts_total", (("rule", "sanctioned_counterparty"),
+                                    ("severity", "critical"))),
+        ("amlstream_alerts_total", (("rule", "flow_cycle"), ("severity", "high"))),
+    ]
+    for key in expected:
+        assert key in series, key
+    assert aml.rules.config.rules.sanctioned_counterparty.severity.value == "critical"
+
+
+def test_the_endpoint_listens_on_the_configured_interface():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    assert metrics.serve(port, "127.0.0.1") == ("127.0.0.1", port)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        assert b"amlstream_events_consumed_total" in response.read()
+    assert Settings(metrics_host="127.0.0.1").metrics_host == "127.0.0.1"
