@@ -2,7 +2,7 @@
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
@@ -16,6 +16,7 @@ from agents.fast_path import (
     BatchConductor,
     BatchConsumer,
     InputBatch,
+    committed_offset,
     last_poll_ms,
     raw_producer,
     reading_from,
@@ -52,6 +53,8 @@ up to 3 of them, and a 2 GB block cache, per partition) let a worker with 8 part
 past 900 MB under a stream of state writes, while the whole state of 100,000 customers is
 ~55 MB (``make bench``)."""
 RELEASE_INTERVAL_S = 0.05
+CONSUMER_LAG_INTERVAL_S = 5.0
+"""How often amlstream_consumer_lag_records is brought up to date."""
 """How often events held for ordering are re-examined when no new batch arrives."""
 
 
@@ -156,6 +159,23 @@ def _highwater_of(app: faust.App) -> Callable[[str, int], int | None]:
             return None
         return offset
     return highwater
+
+
+def consumer_lag(app: faust.App, topics: Iterable[str]) -> dict[tuple[str, int], int]:
+    """Per input partition this worker owns: its end offset at the last fetch less the
+    group's committed offset (0 before any commit); partitions with no fetch yet left out."""
+    try:
+        assignment = app.consumer.assignment()
+    except Exception:  # consumer not started: nothing owned
+        return {}
+    lag = {}
+    for tp in assignment:
+        if tp.topic not in topics:
+            continue
+        end = _highwater_of(app)(tp.topic, tp.partition)
+        if end is not None:
+            lag[(tp.topic, tp.partition)] = max(0, end - (committed_offset(app, tp) or 0))
+    return lag
 
 
 def _polled_ms_of(app: faust.App) -> Callable[[str, int], float | None]:
@@ -353,6 +373,11 @@ def create_app(settings: Settings, rules: CompiledRules | None = None,
     @app.task
     async def follow_intel() -> None:
         await intel.follow()
+
+    @app.timer(CONSUMER_LAG_INTERVAL_S)
+    async def report_consumer_lag() -> None:
+        metrics.report_consumer_lag(
+            consumer_lag(app, (settings.onboarding_topic, settings.transactions_topic)))
 
     @app.timer(gc_policy.FULL_COLLECTION_INTERVAL_S)
     async def collect_garbage() -> None:

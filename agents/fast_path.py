@@ -31,7 +31,8 @@ changelogs and recovery.
 This module is also the one door to Faust's, mode's and aiokafka's private names: no other
 module of the project reads, calls or overrides one (``tests/agents/test_faust_internals.py``
 holds them to it). Those used elsewhere go through the functions at the end
-(``reading_from``, ``raw_producer``, ``current_event_of``, ``partition_databases``).
+(``committed_offset``, ``reading_from``, ``raw_producer``, ``current_event_of``,
+``partition_databases``).
 ``INTERNALS`` lists every one with what it is used for, and ``check()``, run at the worker's
 start-up, stops it with a one-line message naming the installed and the tested versions when
 one is gone. ``pyproject.toml`` bounds those libraries to the tested versions and
@@ -446,7 +447,8 @@ INTERNALS: tuple[Internal, ...] = (
     Internal(_CONSUMER_THREAD, "_ensure_consumer", "last_poll_ms(): aiokafka's consumer",
              params=()),
     Internal(_CONSUMER, "_read_offset", "read-offset bookkeeping", instance=True),
-    Internal(_CONSUMER, "_committed_offset", "the head check of a commit (_new_offset)",
+    Internal(_CONSUMER, "_committed_offset",
+             "the head check of a commit (_new_offset), committed_offset() for the lag metric",
              instance=True),
     Internal(_CONSUMER, "_buffered_partitions", "partitions paused by a full buffer",
              instance=True),
@@ -607,6 +609,13 @@ def check() -> None:
 def source_sha256(path: str) -> str:
     """SHA-256 of the source of ``module:Qual.name`` (see ``COPIED_FROM_FAUST``)."""
     return hashlib.sha256(inspect.getsource(_resolve(path)).encode()).hexdigest()
+
+
+def committed_offset(app: faust.App, tp: TP) -> int | None:
+    """The group's committed offset of ``tp`` as the consumer last knew it (no request to the
+    broker); Faust has no public getter."""
+    offset: int | None = app.consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
+    return offset
 
 
 def reading_from(app: faust.App) -> dict[TP, int | None]:

@@ -75,6 +75,25 @@ def serve(port: int, host: str = "0.0.0.0") -> tuple[str, int]:
     server, _ = start_http_server(port, addr=host)
     address, bound_port = server.server_address[:2]
     return str(address), int(bound_port)
+CONSUMER_LAG = Gauge(
+    "amlstream_consumer_lag_records",
+    "Records of an input partition this worker owns that its group has not committed yet: "
+    "the end offset at the last fetch less the committed offset (0 before any commit).",
+    ["topic", "partition"])
+_lag_reported: set[tuple[str, str]] = set()
+
+
+def report_consumer_lag(lag: dict[tuple[str, int], int]) -> None:
+    """Set the lag of each input partition owned now; drop the series of those no longer."""
+    now = {(topic, str(partition)) for topic, partition in lag}
+    for labels in _lag_reported - now:
+        CONSUMER_LAG.remove(*labels)
+    for (topic, partition), records in lag.items():
+        CONSUMER_LAG.labels(topic, str(partition)).set(records)
+    _lag_reported.clear()
+    _lag_reported.update(now)
+
+
 NETWORK_RECORDS = Counter(
     "amlstream_network_records_total",
     "Internal records sent to the network stages, by topic (cp-legs, flows).", ["topic"])

@@ -4,11 +4,12 @@ endpoint listens where ``AMLSTREAM_METRICS_HOST`` says."""
 import socket
 import urllib.request
 
+from faust.types import TP
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from agents import metrics
-from agents.app import create_app
+from agents.app import consumer_lag, create_app
 from agents.settings import Settings
 
 
@@ -56,3 +57,29 @@ def test_the_endpoint_listens_on_the_configured_interface():
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         assert b"amlstream_events_consumed_total" in response.read()
     assert Settings(metrics_host="127.0.0.1").metrics_host == "127.0.0.1"
+
+
+def test_consumer_lag_per_owned_input_partition(tmp_path, monkeypatch):
+    settings = Settings(store="memory://", data_dir=tmp_path)
+    app = create_app(settings).faust
+    inputs = (settings.onboarding_topic, settings.transactions_topic)
+    committed, fresh = TP(settings.transactions_topic, 1), TP(settings.onboarding_topic, 0)
+    unfetched, other = TP(settings.transactions_topic, 2), TP("elsewhere", 0)
+    monkeypatch.setattr(app.consumer, "assignment", lambda: {committed, fresh, unfetched, other})
+    ends = {committed: 120, fresh: 40, other: 9}
+    monkeypatch.setattr(app.consumer, "highwater", lambda tp: ends.get(tp))
+    app.consumer._committed_offset[committed] = 100  # as Faust records a commit
+
+    lag = consumer_lag(app, inputs)
+    assert lag == {(committed.topic, 1): 20, (fresh.topic, 0): 40}
+
+    metrics.report_consumer_lag(lag)
+    series = _series()
+    assert series[("amlstream_consumer_lag_records",
+                   (("partition", "1"), ("topic", committed.topic)))] == 20
+    metrics.report_consumer_lag({(fresh.topic, 0): 0})  # partition 1 revoked
+    series = _series()
+    assert ("amlstream_consumer_lag_records",
+            (("partition", "1"), ("topic", committed.topic))) not in series
+    assert series[("amlstream_consumer_lag_records",
+                   (("partition", "0"), ("topic", fresh.topic)))] == 0
