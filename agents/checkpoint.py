@@ -85,11 +85,13 @@ class Checkpointer:
 
     async def _write(self, in_flight: list[Awaitable[Any]], snapshots: list[Snapshot],
                      applied: list[Any]) -> None:
+        started = time.monotonic()
         await asyncio.gather(*in_flight)
         for state, snapshot in zip(self.states, snapshots, strict=True):
             await state.write(snapshot)
         for message in applied:
             self.ack(message)
+        metrics.CHECKPOINT_WRITE.observe(time.monotonic() - started)
         metrics.CUSTOMERS_IN_STATE.set(self.states[0].customers())
 
     async def flush(self) -> None:

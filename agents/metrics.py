@@ -41,6 +41,12 @@ BATCH_DURATION = Histogram(
     "Time to process one batch: decode, apply, persist state, publish.",
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+CHECKPOINT_WRITE = Histogram(
+    "amlstream_checkpoint_write_seconds",
+    "Time to make one cut durable (agents.checkpoint): its outputs acknowledged by the broker, "
+    "its states written to the store and the changelog, its inputs acknowledged.",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
 BATCH_SIZE = Histogram("amlstream_batch_events", "Events per processed batch.",
                        buckets=(1, 10, 50, 100, 500, 1000, 2000, 5000, 10000))
 EVENTS_HELD = Gauge("amlstream_events_held",

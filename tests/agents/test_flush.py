@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
+from prometheus_client import REGISTRY
 
 from agents.state_table import StateTable
 from streams.state import CustomerState
@@ -51,10 +52,12 @@ async def test_events_are_applied_while_a_flush_waits_and_acknowledged_only_afte
     assert acked == []
     assert harness.changelog == []  # no state before its alerts are delivered
 
+    writes = REGISTRY.get_sample_value("amlstream_checkpoint_write_seconds_count")
     gate.set_result(None)
     await harness.settle()
 
     assert len(acked) == first + second
+    assert REGISTRY.get_sample_value("amlstream_checkpoint_write_seconds_count") > writes
     assert {key for _, key, _ in harness.changelog} == {b"planted-structuring",
                                                          b"planted-velocity-1h"}
 
