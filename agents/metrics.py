@@ -33,9 +33,18 @@ DEAD_LETTERS = Counter("amlstream_dead_letters_total", "Dead letters published, 
                        ["reason"])
 PROCESSING_LAG = Histogram(
     "amlstream_processing_lag_seconds",
-    "Wall-clock time at processing minus the event's occurred_at.",
-    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400),
+    "Wall-clock time at processing minus the event's occurred_at, for events within the "
+    "rule set's allowed lateness (older ones: amlstream_events_backdated_total).",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 1800, 3600),
 )
+EVENTS_BACKDATED = Counter(
+    "amlstream_events_backdated_total",
+    "Input events older than the allowed lateness when processed (a backfill, a replay of old "
+    "data, a producer's clock): kept out of the processing-lag histogram.")
+BACKDATED_LAG = Gauge(
+    "amlstream_backdated_lag_seconds",
+    "Largest processing lag among the back-dated events of the last batch that had events "
+    "(0: none were back-dated).")
 BATCH_DURATION = Histogram(
     "amlstream_batch_duration_seconds",
     "Time to process one batch: decode, apply, persist state, publish.",

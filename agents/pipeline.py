@@ -107,6 +107,33 @@ def _dead_letter_key(message: Any) -> bytes | None:
     return None if key is None or len(key) > KEY_MAX_CHARS else bytes(key)
 
 
+class LagObserver:
+    """Processing lag of a batch's events: into the histogram within the allowed lateness,
+    else counted as back-dated, with the largest such lag as a gauge."""
+
+    def __init__(self, now_s: float, allowed_lateness_s: float) -> None:
+        self.now_s = now_s
+        self.allowed_lateness_s = allowed_lateness_s
+        self.events = 0
+        self.backdated = 0
+        self.largest_backdated_s = 0.0
+
+    def observe(self, occurred_at_s: float) -> None:
+        self.events += 1
+        lag_s = self.now_s - occurred_at_s
+        if lag_s <= self.allowed_lateness_s:
+            metrics.PROCESSING_LAG.observe(lag_s)
+        else:
+            self.backdated += 1
+            self.largest_backdated_s = max(self.largest_backdated_s, lag_s)
+
+    def report(self) -> None:
+        if self.backdated:
+            metrics.EVENTS_BACKDATED.inc(self.backdated)
+        if self.events:
+            metrics.BACKDATED_LAG.set(self.largest_backdated_s)
+
+
 class BatchProcessor:
     """The replay step (``streams.replay``) on Kafka: learn the input partitions' bounds,
     pause those too far ahead, publish the outputs; ``checkpoint`` makes it durable."""
@@ -254,15 +281,16 @@ class BatchProcessor:
             started = time.perf_counter()
             outcome = BatchOutcome()
             now_s = time.time()
-            observe_lag = metrics.PROCESSING_LAG.observe
+            lag = LagObserver(now_s, self.rules.config.allowed_lateness_s)
             network = self.network
             if network is not None:
                 network.meet_partitions(messages)
                 messages, legs, flows = network.split(messages)
                 network.admit(legs, flows, outcome)
             self.replay.admit(messages, outcome,
-                              on_event=lambda occurred_at_s: observe_lag(now_s - occurred_at_s),
+                              on_event=lag.observe,
                               fetched_ms=now_s * 1000)
+            lag.report()
             await self.learn_bounds()
             applied = self.replay.apply_released(outcome)
             if network is not None:

@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from agents import metrics
 from agents.app import consumer_lag, create_app
+from agents.pipeline import LagObserver
 from agents.settings import Settings
 
 
@@ -83,3 +84,27 @@ def test_consumer_lag_per_owned_input_partition(tmp_path, monkeypatch):
             (("partition", "1"), ("topic", committed.topic))) not in series
     assert series[("amlstream_consumer_lag_records",
                    (("partition", "0"), ("topic", fresh.topic)))] == 0
+
+
+def test_back_dated_events_stay_out_of_the_lag_histogram():
+    """A backfill's day-old events made the histogram's p99 read a day on the demo: events
+    older than the allowed lateness are counted apart, with their largest lag as a gauge."""
+    def value(name):
+        return REGISTRY.get_sample_value(name) or 0.0
+    observed = value("amlstream_processing_lag_seconds_count")
+    backdated = value("amlstream_events_backdated_total")
+
+    lag = LagObserver(now_s=1_000_000.0, allowed_lateness_s=3600)
+    for occurred_at_s in (1_000_000.0 - 10, 1_000_000.0 - 5000, 1_000_000.0 - 100_000):
+        lag.observe(occurred_at_s)
+    lag.report()
+    assert value("amlstream_processing_lag_seconds_count") == observed + 1
+    assert value("amlstream_events_backdated_total") == backdated + 2
+    assert value("amlstream_backdated_lag_seconds") == 100_000
+
+    LagObserver(now_s=1_000_000.0, allowed_lateness_s=3600).report()  # no event: unchanged
+    assert value("amlstream_backdated_lag_seconds") == 100_000
+    current = LagObserver(now_s=1_000_000.0, allowed_lateness_s=3600)
+    current.observe(1_000_000.0 - 1)
+    current.report()
+    assert value("amlstream_backdated_lag_seconds") == 0
