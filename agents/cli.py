@@ -75,10 +75,14 @@ def _schemas(args: argparse.Namespace) -> int:
 
 
 def _alerts(args: argparse.Namespace) -> int:
-    from agents.alert_tail import tail_alerts
+    from agents.alert_tail import AlertFilter, tail_alerts
+    from schemas.alerts import Severity
 
+    wanted = AlertFilter(args.customer, args.rule,
+                         None if args.severity is None else Severity(args.severity))
     return asyncio.run(tail_alerts(Settings(), from_beginning=args.from_beginning,
-                                   limit=args.limit, idle_exit_s=args.idle_exit_s))
+                                   limit=args.limit, idle_exit_s=args.idle_exit_s,
+                                   wanted=wanted, as_json=args.json))
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -110,8 +114,18 @@ def main(argv: list[str] | None = None) -> int:
                       help="only write the demo's stream to FILE as JSON Lines (no broker), "
                       "for amlstream backtest")
     alerts = commands.add_parser("alerts", help="tail the alerts topic, one line per alert")
-    alerts.add_argument("--from-beginning", action="store_true")
-    alerts.add_argument("--limit", type=int, default=None, help="stop after this many alerts")
+    alerts.add_argument("--from-beginning", action="store_true",
+                        help="read the topic from its start (default: only new alerts)")
+    alerts.add_argument("--limit", type=int, default=None,
+                        help="stop after exactly this many alerts (after the filters)")
+    alerts.add_argument("--customer", default=None, metavar="ID",
+                        help="only this customer's alerts")
+    alerts.add_argument("--rule", default=None, metavar="RULE_ID", help="only this rule's alerts")
+    alerts.add_argument("--severity", default=None,
+                        choices=("low", "medium", "high", "critical"),
+                        help="only alerts of this severity or a higher one")
+    alerts.add_argument("--json", action="store_true",
+                        help="print each alert as JSON, evidence included (one per line)")
     alerts.add_argument("--idle-exit-s", type=float, default=None,
                         help="stop after this many seconds without a new alert")
     schemas = commands.add_parser("schemas", help="write the JSON Schema of every wire model")
