@@ -53,9 +53,9 @@ up to 3 of them, and a 2 GB block cache, per partition) let a worker with 8 part
 past 900 MB under a stream of state writes, while the whole state of 100,000 customers is
 ~55 MB (``make bench``)."""
 RELEASE_INTERVAL_S = 0.05
+"""How often events held for ordering are re-examined when no new batch arrives."""
 CONSUMER_LAG_INTERVAL_S = 5.0
 """How often amlstream_consumer_lag_records is brought up to date."""
-"""How often events held for ordering are re-examined when no new batch arrives."""
 
 
 @dataclass
