@@ -4,9 +4,12 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
+import traceback
 from pathlib import Path
 
+from aiokafka.errors import KafkaConnectionError
 from pydantic import ValidationError
 
 from agents import cli_backtest, cli_evaluate, cli_intel, cli_rules
@@ -142,6 +145,15 @@ def main(argv: list[str] | None = None) -> int:
         return handlers[args.command](args)
     except KafkaSecurityError as exc:
         print(f"amlstream: {exc}", file=sys.stderr, flush=True)
+        return 2
+    except KafkaConnectionError:
+        if os.environ.get("AMLSTREAM_LOG_LEVEL", "").lower() == "debug":
+            traceback.print_exc()
+        from agents.demo import DEMO_PORT
+        print(f"amlstream: cannot reach the Kafka broker at {Settings().bootstrap} "
+              "(AMLSTREAM_BROKER): start it, or set AMLSTREAM_BROKER to a running one (the "
+              f"demo's, while it runs: kafka://127.0.0.1:{DEMO_PORT})", file=sys.stderr,
+              flush=True)
         return 2
     except ValidationError as exc:
         if exc.title != Settings.__name__:

@@ -74,3 +74,16 @@ def test_the_command_takes_the_filters(monkeypatch):
                  "--json", "--limit", "2"]) == 0
     assert seen["wanted"] == AlertFilter("c1", "structuring", Severity.HIGH)
     assert seen["as_json"] is True and seen["limit"] == 2
+
+
+def test_an_unreachable_broker_is_one_line_naming_the_setting(monkeypatch, capsys):
+    from aiokafka.errors import KafkaConnectionError
+
+    async def unreachable(client, settings):
+        raise KafkaConnectionError("Unable to bootstrap from [('127.0.0.1', 1)]")
+    monkeypatch.setattr(alert_tail.kafka_clients, "start", unreachable)
+    monkeypatch.setenv("AMLSTREAM_BROKER", "kafka://127.0.0.1:1")
+    assert main(["alerts"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "127.0.0.1:1" in err[0] and "AMLSTREAM_BROKER" in err[0]
+    assert "Traceback" not in err[0]
