@@ -9,7 +9,7 @@ import yaml
 
 from agents.rules_feed import publish, read_latest
 from agents.settings import Settings
-from streams.ruleset import CompiledRules, RuleSetError, load_rules
+from streams.ruleset import CompiledRules, RuleSetError, load_rules, missing_rule_sections
 
 
 def _summary(rules: CompiledRules) -> str:
@@ -23,7 +23,10 @@ def _load(path: str) -> CompiledRules | None:
     try:
         return load_rules(Path(path))
     except RuleSetError as exc:
-        print(f"invalid rule set {path}: {exc}", file=sys.stderr)
+        message = str(exc)
+        if not message.startswith("cannot read"):
+            message = f"{path}: {message}"
+        print(f"amlstream rules: {message}", file=sys.stderr)
         return None
 
 
@@ -31,6 +34,10 @@ def validate(args: argparse.Namespace) -> int:
     rules = _load(args.file)
     if rules is None:
         return 1
+    document = yaml.safe_load(Path(args.file).read_text(encoding="utf-8"))
+    for name in missing_rule_sections(document):
+        print(f"warning: {args.file}: rule {name} has no section under rules: it runs on its "
+              "defaults (add the section to set them, or enabled: false)", file=sys.stderr)
     print(f"valid: {_summary(rules)}")
     return 0
 

@@ -4,6 +4,7 @@ Compiling turns USD thresholds into integer cents once and loads the reference l
 per-event path compares integers and looks up sets.
 """
 
+import difflib
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 import yaml
 
 from schemas.risk import RiskLevel
-from schemas.rules import RuleSet, ThresholdProfile, TierLimits
+from schemas.rules import Rules, RuleSet, ThresholdProfile, TierLimits
 from streams.intel import IntelIndex
 from streams.money import to_cents
 from streams.reference_lists import (
@@ -86,9 +87,39 @@ def parse_rule_set(document: Any) -> RuleSet:
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
-            for err in exc.errors()
+            + _nearest_key(err) for err in exc.errors()
         )
         raise RuleSetError(f"invalid rule set: {problems}") from exc
+
+
+def _setting_names(model: Any, seen: set[Any] | None = None) -> set[str]:
+    """Every field name of a settings model and of the models inside it."""
+    seen = set() if seen is None else seen
+    if model in seen or not hasattr(model, "model_fields"):
+        return set()
+    seen.add(model)
+    names = set(model.model_fields)
+    for info in model.model_fields.values():
+        for inner in (info.annotation, *getattr(info.annotation, "__args__", ())):
+            names |= _setting_names(inner, seen)
+    return names
+
+
+def _nearest_key(error: Any) -> str:
+    """For an unknown key (a typo), the closest setting name there is, if one is close."""
+    if error["type"] != "extra_forbidden" or not error["loc"]:
+        return ""
+    close = difflib.get_close_matches(str(error["loc"][-1]), sorted(_setting_names(RuleSet)),
+                                      n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def missing_rule_sections(document: Any) -> list[str]:
+    """Rules that have no section in a rule file's ``rules`` (they run on their defaults)."""
+    rules = document.get("rules") if isinstance(document, dict) else None
+    if not isinstance(rules, dict):
+        return []
+    return [name for name in Rules.model_fields if name not in rules]
 
 
 def _tier_limits(limits: TierLimits, multiplier: Decimal) -> TierLimitsCents:
@@ -145,6 +176,11 @@ def load_rules(path: Path, overrides: dict[str, str] | None = None) -> CompiledR
     the version."""
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = "" if mark is None else f", line {mark.line + 1}, column {mark.column + 1}"
+        raise RuleSetError(f"cannot read rule file {path}{where}: "
+                           f"{exc.problem or exc.context}") from exc
     except (OSError, yaml.YAMLError) as exc:
         raise RuleSetError(f"cannot read rule file {path}: {exc}") from exc
     if overrides:

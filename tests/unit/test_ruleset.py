@@ -17,8 +17,11 @@ from streams.ruleset import (
     TierLimitsCents,
     compile_rules,
     load_rules,
+    missing_rule_sections,
     parse_rule_set,
 )
+
+SHIPPED = Path(__file__).resolve().parents[2] / "config" / "rules.yaml"
 
 DAY_S = 86400
 COOLDOWNS_S = {
@@ -363,3 +366,26 @@ def test_unusable_reference_lists_are_rejected(tmp_path, rule_document, config_d
 
     with pytest.raises(RuleSetError, match=says):
         load_rules(path)
+
+
+def test_a_yaml_error_names_the_line_and_a_typo_the_nearest_setting(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("version: x\ntiers: [\n")
+    with pytest.raises(RuleSetError) as yaml_error:
+        load_rules(broken)
+    assert str(yaml_error.value).startswith(f"cannot read rule file {broken}, line 3, column 1:")
+    assert "<unicode string>" not in str(yaml_error.value)
+
+    typo = tmp_path / "typo.yaml"
+    typo.write_text(SHIPPED.read_text().replace("margin_pct", "margn_pct"))
+    with pytest.raises(RuleSetError) as typo_error:
+        load_rules(typo)
+    assert "margn_pct: Extra inputs are not permitted (did you mean 'margin_pct'?)" in str(
+        typo_error.value)
+
+
+def test_rules_without_a_section_are_named():
+    document = yaml.safe_load(SHIPPED.read_text())
+    assert missing_rule_sections(document) == []
+    del document["rules"]["structuring"]
+    assert missing_rule_sections(document) == ["structuring"]
