@@ -9,6 +9,7 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 from schemas.dead_letters import ErrorKind
 from schemas.risk import RiskLevel
 from streams.network import NETWORK_RULE_IDS
+from streams.network.emit import CP_LEGS, FLOWS
 from streams.rules import RULE_IDS
 
 EVENTS_CONSUMED = Counter(
@@ -90,6 +91,21 @@ def serve(port: int, host: str = "0.0.0.0") -> tuple[str, int]:
     server, _ = start_http_server(port, addr=host)
     address, bound_port = server.server_address[:2]
     return str(address), int(bound_port)
+
+
+NETWORK_RECORDS = Counter(
+    "amlstream_network_records_total",
+    "Internal records sent to the network stages, by topic (cp-legs, flows).", ["topic"])
+NETWORK_MARKERS = Counter("amlstream_network_markers_total",
+                          "Promise markers sent to the internal topics' partitions.")
+NETWORK_HELD = Gauge("amlstream_network_records_held",
+                     "Internal records waiting for their producers' promises.")
+NETWORK_LATE = Counter(
+    "amlstream_network_late_total",
+    "Legs re-timed by the network ordering: source (older than their partition's newest "
+    "event less the lateness) or recipient (from a producer that had gone idle).", ["stage"])
+
+
 CONSUMER_LAG = Gauge(
     "amlstream_consumer_lag_records",
     "Records of an input partition this worker owns that its group has not committed yet: "
@@ -107,19 +123,6 @@ def report_consumer_lag(lag: dict[tuple[str, int], int]) -> None:
         CONSUMER_LAG.labels(topic, str(partition)).set(records)
     _lag_reported.clear()
     _lag_reported.update(now)
-
-
-NETWORK_RECORDS = Counter(
-    "amlstream_network_records_total",
-    "Internal records sent to the network stages, by topic (cp-legs, flows).", ["topic"])
-NETWORK_MARKERS = Counter("amlstream_network_markers_total",
-                          "Promise markers sent to the internal topics' partitions.")
-NETWORK_HELD = Gauge("amlstream_network_records_held",
-                     "Internal records waiting for their producers' promises.")
-NETWORK_LATE = Counter(
-    "amlstream_network_late_total",
-    "Legs re-timed by the network ordering: source (older than their partition's newest "
-    "event less the lateness) or recipient (from a producer that had gone idle).", ["stage"])
 
 
 INTEL_REJECTION_REASONS = ("invalid_key", "invalid_value", "key_mismatch", "index_full")
@@ -145,7 +148,7 @@ def present_from_start(input_topics: Iterable[str], internal_topics: Iterable[st
     for reason in INTEL_REJECTION_REASONS:
         INTEL_REJECTED.labels(reason)
     if internal_topics:
-        for internal in ("cp-legs", "flows"):
+        for internal in (CP_LEGS, FLOWS):
             NETWORK_RECORDS.labels(internal)
         for stage in ("source", "recipient"):
             NETWORK_LATE.labels(stage)
