@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     dead_letter_topic: str = Field("dead-letters", description="Outbound rejected inputs.")
     risk_topic: str = Field("customer-risk", description="Outbound risk-level changes.")
     rules_topic: str = Field("rules", description="Rule sets (compacted); newest in force.")
+    rules_history_topic: str = Field(
+        "rules-history", description="Every rule set ever published, keyed by version "
+        "(compacted per version, so none is lost): what was in force, for audit.")
+    decisions_topic: str = Field(
+        "alert-decisions", description="Inbound decisions on alerts (false_positive, "
+        "escalated, reported), keyed by customer_id, applied by the worker.")
     address_intel_topic: str = Field(
         "address-intel", description="Address intelligence (compacted, 1 partition): listings "
         "keyed <list>:<canonical address>, read whole by every worker.")
@@ -56,7 +62,16 @@ class Settings(BaseSettings):
     metrics_host: str = Field(
         "0.0.0.0", min_length=1, description="Interface the /metrics endpoint listens on: "
         "0.0.0.0 every interface (a container Prometheus scrapes), 127.0.0.1 this host only.")
-    web_port: int = Field(6066, description="Port of Faust's own web server.")
+    web_port: int = Field(
+        6066, description="Port of the worker's web server: the investigators' customer and "
+        "alert view (/customers/ID, /alerts/ID), /ready and /live.")
+    web_host: str = Field(
+        "127.0.0.1", min_length=1, description="Interface the web server listens on "
+        "(0.0.0.0 in a container); other workers reach it at AMLSTREAM_WEB_URL.")
+    web_url: str | None = Field(
+        None, description="How other workers and users reach this worker's web server "
+        "(unset: http://<web host>:<web port>); requests for a customer another worker owns "
+        "are forwarded there.")
     batch_max_events: int = Field(
         5000, ge=1, description="Most records taken from the broker in one fetch (one batch).")
     ordering_max_held_per_partition: int = Field(
