@@ -266,9 +266,9 @@ def create_app(settings: Settings, rules: CompiledRules | None = None,
     )
     cast(BatchApp, app).producer_client_timeout_s = settings.producer_request_timeout_s
     internal = internal_topics(settings)
-    inputs = _raw_topic(app, settings.onboarding_topic, settings.transactions_topic, *internal)
-    cast(BatchConductor, app.topics).batch_topics = frozenset(
-        (settings.onboarding_topic, settings.transactions_topic, *internal))
+    input_topics = settings.input_topics
+    inputs = _raw_topic(app, *input_topics, *internal)
+    cast(BatchConductor, app.topics).batch_topics = frozenset((*input_topics, *internal))
     cast(BatchApp, app).acked_by_key = frozenset(internal)
     # bytes in and out (serializer "raw"): the key is the message key itself, so the table and
     # the input topics partition a customer identically.
@@ -276,7 +276,7 @@ def create_app(settings: Settings, rules: CompiledRules | None = None,
                       partitions=settings.partitions, options=dict(STORE_OPTIONS))
     state = StateTable(table, _bulk_sender(app, table.changelog_topic.get_topic_name()),
                        max_cached=settings.state_cache_customers)
-    aligner = InputAligner((settings.onboarding_topic, settings.transactions_topic),
+    aligner = InputAligner(input_topics,
                            highwater=_highwater_of(app),
                            max_held=settings.ordering_max_held_per_partition,
                            polled_ms=_polled_ms_of(app))
@@ -298,7 +298,7 @@ def create_app(settings: Settings, rules: CompiledRules | None = None,
                                max_original_bytes=settings.dead_letter_max_original_bytes,
                                network=network)
     metrics.RULE_SET.labels(rules.version).set(1)
-    metrics.present_from_start((settings.onboarding_topic, settings.transactions_topic),
+    metrics.present_from_start(input_topics,
                                internal, rules)
 
     async def process_or_stop(messages: Any) -> None:
@@ -326,7 +326,7 @@ def create_app(settings: Settings, rules: CompiledRules | None = None,
         """Events held for ordering, and states to flush, when no new batch comes."""
         await process_or_stop(())
 
-    inputs_names = {settings.onboarding_topic, settings.transactions_topic, *internal}
+    inputs_names = {*input_topics, *internal}
 
     async def before_wait_empty() -> None:
         """Flush what was applied and drop every held event before Faust waits for all
@@ -377,7 +377,7 @@ def create_app(settings: Settings, rules: CompiledRules | None = None,
     @app.timer(CONSUMER_LAG_INTERVAL_S)
     async def report_consumer_lag() -> None:
         metrics.report_consumer_lag(
-            consumer_lag(app, (settings.onboarding_topic, settings.transactions_topic)))
+            consumer_lag(app, input_topics))
 
     @app.timer(gc_policy.FULL_COLLECTION_INTERVAL_S)
     async def collect_garbage() -> None:

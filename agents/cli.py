@@ -60,6 +60,7 @@ def _worker(args: argparse.Namespace) -> int:
 def _schemas(args: argparse.Namespace) -> int:
     from schemas.alerts import Alert
     from schemas.dead_letters import DeadLetter
+    from schemas.decisions import AlertDecision
     from schemas.events import OnboardingEvent, TransactionEvent
     from schemas.intel import AddressIntel
     from schemas.risk import RiskChange
@@ -70,7 +71,8 @@ def _schemas(args: argparse.Namespace) -> int:
     for name, model in (("transaction-event", TransactionEvent),
                         ("onboarding-event", OnboardingEvent), ("alert", Alert),
                         ("dead-letter", DeadLetter), ("risk-change", RiskChange),
-                        ("rule-set", RuleSet), ("address-intel", AddressIntel)):
+                        ("rule-set", RuleSet), ("address-intel", AddressIntel),
+                        ("alert-decision", AlertDecision)):
         path = out / f"{name}.schema.json"
         path.write_text(json.dumps(model.model_json_schema(), indent=2) + "\n", encoding="utf-8")
         print(path)

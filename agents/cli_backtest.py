@@ -21,6 +21,7 @@ from agents import kafka_clients
 from agents.settings import Settings
 from schemas.alerts import Alert
 from streams.backtest import (
+    INPUT_KINDS,
     BacktestResult,
     NetworkTiming,
     place,
@@ -341,9 +342,8 @@ async def read_to_end(settings: Settings, *topics: str) -> tuple[list[Any], int]
 
 async def read_input_topics(settings: Settings, since: datetime | None,
                             until: datetime | None) -> tuple[list[InputRecord], int]:
-    """Both input topics, read whole (``read_to_end``), the events in [since, until) kept."""
-    kinds = {settings.onboarding_topic: "onboarding",
-             settings.transactions_topic: "transactions"}
+    """The input topics, read whole (``read_to_end``), the events in [since, until) kept."""
+    kinds = dict(zip(settings.input_topics, INPUT_KINDS, strict=True))
     read, partitions = await read_to_end(settings, *kinds)
     return [InputRecord(kinds[r.topic], r.partition, r.offset, r.key, r.value or b"")
             for r in read if _in_range(r.value or b"", since, until)], partitions

@@ -126,6 +126,11 @@ class Settings(BaseSettings):
         "partition (it is also sent whenever it moves).")
 
     @property
+    def input_topics(self) -> tuple[str, str, str]:
+        """The topics read by customer, co-partitioned, in the order of a tie in event time."""
+        return (self.onboarding_topic, self.transactions_topic, self.decisions_topic)
+
+    @property
     def cp_legs_topic(self) -> str:
         """Internal: legs keyed by counterparty (S1 to S2)."""
         return f"{self.app_id}-cp-legs-repartition"

@@ -36,8 +36,8 @@ def changelog_topics(settings: Settings) -> list[str]:
 async def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> None:
     """Create missing topics. Inputs and state must share a partition count (co-partitioning),
     so an existing input topic with another count is an error, not a warning."""
-    names = [settings.onboarding_topic, settings.transactions_topic, settings.alerts_topic,
-             settings.dead_letter_topic, settings.risk_topic]
+    names = [*settings.input_topics, settings.alerts_topic, settings.dead_letter_topic,
+             settings.risk_topic]
     admin = kafka_clients.admin(settings, request_timeout_ms=int(timeout_s * 1000))
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
@@ -58,11 +58,11 @@ async def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> None:
                                                      *internal_topics(settings)}
         existing = await admin.describe_topics(list(present)) if present else []
         partitions = {t["topic"]: len(t["partitions"]) for t in existing if t["error_code"] == 0}
-        for name in (settings.onboarding_topic, settings.transactions_topic):
+        for name in settings.input_topics:
             if name in partitions and partitions[name] != settings.partitions:
                 raise RuntimeError(
                     f"topic {name} has {partitions[name]} partitions but AMLSTREAM_PARTITIONS "
-                    f"is {settings.partitions}: both inputs and the state must match"
+                    f"is {settings.partitions}: the inputs and the state must match"
                 )
         missing = [NewTopic(name, settings.partitions, 1) for name in names
                    if name not in partitions]

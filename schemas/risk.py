@@ -43,6 +43,11 @@ class RiskConfig(StrictConfig):
         default_factory=lambda: {RiskLevel.LOW: Decimal(1), RiskLevel.MEDIUM: Decimal(1),
                                  RiskLevel.HIGH: Decimal("0.5")},
         description="Enhanced due diligence: tier limits x this for the customer's level.")
+    initial_assessment_grace_s: DurationS = Field(
+        7 * 86400, description="A customer's first rating is published once, as its initial "
+        "assessment, when its onboarding completes (KYC verified, rejected or closed); or at "
+        "its first event this long after it registered if it has not; or at once when it "
+        "rates high.")
     raise_severity_at: RiskLevel | None = Field(
         RiskLevel.HIGH, description="Alerts of customers at this level are one severity up.")
 
@@ -56,7 +61,8 @@ class RiskConfig(StrictConfig):
 
 
 class RiskChange(BaseModel):
-    """Published to the customer-risk topic whenever a customer's level changes."""
+    """Published to the customer-risk topic: a customer's initial assessment (``previous_level``
+    'unrated'), then whenever its level changes."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -92,6 +92,14 @@ class JurisdictionProfiles(StrictConfig):
         return self
 
 
+class DecisionConfig(StrictConfig):
+    """How the worker applies analysts' decisions on alerts (the alert-decisions topic)."""
+
+    whitelist_days: int = Field(
+        90, ge=0, le=3650, description="A false positive whitelists its counterparty for its "
+        "customer and rule this many days, unless the decision says otherwise (0: never).")
+
+
 class RuleSet(StrictConfig):
     version: str = Field(min_length=1, max_length=64, description="Named in every alert.")
     jurisdiction_profiles: JurisdictionProfiles = JurisdictionProfiles()
@@ -102,6 +110,7 @@ class RuleSet(StrictConfig):
     rules: Rules = Rules()
     network: NetworkBounds = NetworkBounds()
     risk: RiskConfig = RiskConfig()
+    decisions: DecisionConfig = DecisionConfig()
     lists: ListFiles = ListFiles()
     prices: PriceTable = PriceTable()
 

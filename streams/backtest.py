@@ -28,6 +28,9 @@ from streams.state_cache import StateCache
 
 ONBOARDING = "onboarding"
 TRANSACTIONS = "transactions"
+DECISIONS = "alert-decisions"
+INPUT_KINDS = (ONBOARDING, TRANSACTIONS, DECISIONS)
+"""The input topics in the order of a tie in event time (``streams.ordering``)."""
 PARTITIONS = 4
 """The worker's default (``AMLSTREAM_PARTITIONS``); set the production count to match it."""
 SNAPSHOT_EVERY = 50_000
@@ -79,7 +82,7 @@ def prepare(records: list[InputRecord], rules: CompiledRules, partitions: int,
     """The replay path over ``records``, all of them already there (each partition's end
     known), its states in a cache over ``store``."""
     states = StateCache(lambda key, _: store.get(key), max_cached=len(records) + 1)
-    aligner = InputAligner((ONBOARDING, TRANSACTIONS), highwater=lambda *_: None,
+    aligner = InputAligner(INPUT_KINDS, highwater=lambda *_: None,
                            max_held=len(records) + 1)
     bounds: dict[tuple[str, int], tuple[int, int]] = {}
     for r in records:
@@ -96,7 +99,8 @@ def run_backtest(inputs: Iterable[tuple[str, bytes | None, bytes]], rules: Compi
                  partitions: int = PARTITIONS,
                  progress: Callable[[int, int], None] | None = None,
                  network: NetworkTiming | None = NetworkTiming()) -> BacktestResult:
-    """``inputs`` are (topic kind: ``onboarding`` or ``transactions``, key, raw value), in the
+    """``inputs`` are (topic kind: ``onboarding``, ``transactions`` or ``alert-decisions``, key,
+    raw value), in the
     order they were (or would be) produced. ``progress`` gets (records done, records in all)
     after every step. Ctrl-C ends the run early, with what was done (``interrupted``).
     ``network`` None: S1 alone, as a worker with ``AMLSTREAM_NETWORK=off``."""

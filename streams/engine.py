@@ -9,19 +9,22 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from schemas.alerts import Alert
+from schemas.decisions import AlertDecision
 from schemas.events import OnboardingEvent, OnboardingType
 from schemas.risk import RiskChange
 from schemas.rules import NEAR_THRESHOLD_KEPT
 from streams.alerting import build_alert, record_alerted, suppression_key
+from streams.decisions import apply_decision, log_alert, whitelisted
 from streams.intake import Transfer
 from streams.money import to_cents
 from streams.network.emit import note_network_activity
-from streams.risk import add_alert_points, raised_severity, rate, risk_change
+from streams.risk import add_alert_points, assessed, raised_severity, rate, risk_change
 from streams.rules import TRANSFER_RULES, Check, Finding, TransferRule
 from streams.rules.structuring import is_near_threshold
 from streams.ruleset import CompiledRules
 from streams.state import (
     RECENT_TRANSFERS_KEPT,
+    RISK_HISTORY_KEPT,
     CustomerState,
     append_capped,
     remember_counterparty,
@@ -35,6 +38,7 @@ _STATUS_AFTER: dict[OnboardingType, str] = {
     OnboardingType.CLOSED: "closed",
 }
 
+Event = Transfer | OnboardingEvent | AlertDecision
 Position = tuple[str, int]
 """Where an input came from: (source, e.g. ``transactions/3``, and its offset)."""
 
@@ -53,7 +57,7 @@ class Decisions:
 
 def apply(
     state: CustomerState | None,
-    event: Transfer | OnboardingEvent,
+    event: Event,
     rules: CompiledRules,
     position: Position | None = None,
 ) -> tuple[CustomerState, Decisions]:
@@ -77,6 +81,9 @@ def apply(
         if not decisions.late:
             note_network_activity(state, event, rules)
         at_s = event.at_s
+    elif isinstance(event, AlertDecision):
+        at_s = int(event.occurred_at.timestamp())
+        apply_decision(state, event, at_s, rules.config)
     else:
         _apply_onboarding(state, event)
         at_s = int(event.occurred_at.timestamp())
@@ -84,20 +91,24 @@ def apply(
     return state, decisions
 
 
-def _rerate(state: CustomerState, event: Transfer | OnboardingEvent, at_s: int,
-            rules: CompiledRules, decisions: Decisions) -> None:
+def _rerate(state: CustomerState, event: Event, at_s: int, rules: CompiledRules,
+            decisions: Decisions) -> None:
     risk = rules.config.risk
     if (isinstance(event, Transfer) and not decisions.alerts and not state.alert_points
-            and state.risk_level != "unrated"):
+            and state.risk_level == state.risk_published != "unrated"):
         return  # nothing the rating depends on has changed since the last event
     for alert in decisions.alerts:
         add_alert_points(state, alert.severity, at_s, risk)
     rating = rate(state, at_s, rules.jurisdictions, risk)
-    if rating.level != state.risk_level:
+    state.risk_level = rating.level
+    if rating.level != state.risk_published and assessed(state, rating, at_s, risk):
         decisions.risk_changes.append(risk_change(
-            event.customer_id, state.risk_level, rating, event.occurred_at, event.event_id,
-            rules.version))
-        state.risk_level = rating.level
+            event.customer_id, state.risk_published, rating, event.occurred_at,
+            event.event_id, rules.version))
+        append_capped(state.risk_history, [at_s, state.risk_published, rating.level.value,
+                                           str(rating.score), event.event_id],
+                      RISK_HISTORY_KEPT)
+        state.risk_published = rating.level
 
 
 def _apply_onboarding(state: CustomerState, event: OnboardingEvent) -> None:
@@ -195,6 +206,7 @@ def _apply_transfer(state: CustomerState, transfer: Transfer, rules: CompiledRul
         _record_transfer(check, rules)
     alerts: list[Alert] = []
     alerted = state.alerted
+    whitelist = state.whitelist
     at_s = transfer.at_s
     for rule_check, config, rule_id, uses_windows, cooldown_s in _enabled_rules(
             rules, transfer.out):
@@ -202,12 +214,16 @@ def _apply_transfer(state: CustomerState, transfer: Transfer, rules: CompiledRul
             continue
         if cooldown_s and alerted and alerted.get(rule_id, -1) >= at_s // cooldown_s:
             continue  # already alerted in this aligned cooldown period (see record_alerted)
+        if whitelist and whitelisted(whitelist, rule_id, check.counterparty_key, at_s):
+            continue  # decided a false positive for this counterparty (streams.decisions)
         finding = rule_check(check, config)
         if finding is None:
             continue
         finding.severity = raised_severity(finding.severity, state.risk_level,
                                            rules.config.risk)
         key = suppression_key(transfer, cooldown_s)
-        alerts.append(build_alert(finding, transfer, state, rules.version, key))
+        alert = build_alert(finding, transfer, state, rules.version, key)
+        alerts.append(alert)
         record_alerted(state, rule_id, transfer, cooldown_s)
+        log_alert(state, alert, at_s, check.counterparty_key)
     return alerts

@@ -12,6 +12,7 @@ from typing import TypeVar
 from pydantic import ValidationError
 
 from schemas.dead_letters import ErrorKind
+from schemas.decisions import AlertDecision
 from schemas.events import OnboardingEvent, TransactionEvent
 from streams.money import to_cents
 from streams.ruleset import CompiledRules
@@ -65,7 +66,7 @@ def _reasons(exc: ValidationError) -> list[str]:
     ]
 
 
-_Event = TypeVar("_Event", TransactionEvent, OnboardingEvent)
+_Event = TypeVar("_Event", TransactionEvent, OnboardingEvent, AlertDecision)
 
 
 def _validate(model: type[_Event], raw: bytes) -> _Event:
@@ -88,6 +89,12 @@ def decode_onboarding(key: bytes | None, raw: bytes) -> OnboardingEvent:
     event = _validate(OnboardingEvent, raw)
     _check_key(key, event.customer_id)
     return event
+
+
+def decode_decision(key: bytes | None, raw: bytes) -> AlertDecision:
+    decision = _validate(AlertDecision, raw)
+    _check_key(key, decision.customer_id)
+    return decision
 
 
 def to_transfer(event: TransactionEvent, rules: CompiledRules) -> Transfer:

@@ -4,6 +4,7 @@ One event a line, wrapped with the topic it belongs to::
 
     {"topic": "onboarding", "event": {"event_id": "o-1", "customer_id": "c-1", ...}}
     {"topic": "transactions", "event": {"event_id": "t-1", "customer_id": "c-1", ...}}
+    {"topic": "alert-decisions", "event": {"event_id": "d-1", "customer_id": "c-1", ...}}
 
 An event object with a ``"topic"`` field of its own is read the same way. The Kafka key is the
 event's ``customer_id`` (as upstream producers must set it), unless the line gives ``"key"``
@@ -18,7 +19,7 @@ from typing import Any
 
 import orjson
 
-TOPICS = ("onboarding", "transactions")
+TOPICS = ("onboarding", "transactions", "alert-decisions")
 
 Line = tuple[int, str, bytes | None, bytes]
 """(line number from 1, topic kind, message key, message value)."""

@@ -1,10 +1,12 @@
-"""Apply a customer's onboarding and transaction events in event-time order, deterministically.
+"""Apply a customer's onboarding events, transactions and alert decisions in event-time order,
+deterministically.
 
-Both input topics are keyed by customer and have the same partition count, so partition ``p``
+The input topics are keyed by customer and have the same partition count, so partition ``p``
 of each holds the same customers and is consumed by the same worker. But Kafka orders records
 only within one partition: the consumer may hand us a customer's deposit before the
 ``kyc_verified`` event that preceded it on the other topic, and the rules would then judge the
-deposit against the wrong profile. So the two partitions ``p`` are merged by event time:
+deposit against the wrong profile. So the partitions ``p`` of the topics are merged by event
+time (shown here for two; a third, the decisions, is merged the same way):
 
 - while both have events waiting, the older head goes first (onboarding first on a tie);
 - when only one has, its head waits until the other partition is **caught up**: every record
@@ -40,6 +42,10 @@ from typing import Any
 TopicPartition = tuple[str, int]
 
 
+def _head_time(queue: "deque[Held]") -> float:
+    return queue[0].occurred_at_s
+
+
 @dataclass(slots=True)
 class Held:
     occurred_at_s: float
@@ -50,11 +56,10 @@ class Held:
 
 
 class InputAligner:
-    def __init__(self, topics: tuple[str, str], highwater: Callable[[str, int], int | None],
+    def __init__(self, topics: tuple[str, ...], highwater: Callable[[str, int], int | None],
                  max_held: int = 20_000,
                  polled_ms: Callable[[str, int], float | None] | None = None) -> None:
         self.topics = topics
-        self.other = {topics[0]: topics[1], topics[1]: topics[0]}
         self.highwater = highwater
         """The end offset a topic partition had at the last fetch response, if any."""
         self.polled_ms = polled_ms
@@ -129,20 +134,31 @@ class InputAligner:
 
     def _release_partition(self, partition: int, queues: dict[str, deque[Held]],
                            out: list[Held]) -> None:
-        first, second = (queues[name] for name in self.topics)
-        if not ((first or second) and all((name, partition) in self.end
-                                           for name in self.topics)):
+        """Merge the topics' queues by event time (the first topic first on a tie). A head
+        goes only while every topic with nothing waiting is caught up (``caught_up`` since the
+        newest waiting event was fetched): nothing older can come from it."""
+        topics = self.topics
+        if not (any(queues.values()) and all((name, partition) in self.end for name in topics)):
             return
-        while first and second:
-            queue = first if first[0].occurred_at_s <= second[0].occurred_at_s else second
-            out.append(queue.popleft())
-            self.size -= 1
-        alone = first or second
-        if alone and self.caught_up((self.other[alone[0].topic], partition), alone[-1].fetched_ms):
-            # Nothing can come from the other partition now: all of this one goes.
-            out.extend(alone)
-            self.size -= len(alone)
-            alone.clear()
+        while True:
+            waiting = [queues[name] for name in topics if queues[name]]
+            if not waiting:
+                return
+            newest_ms = max((q[-1].fetched_ms for q in waiting if q[-1].fetched_ms is not None),
+                            default=None)
+            if not all(self.caught_up((name, partition), newest_ms)
+                       for name in topics if not queues[name]):
+                return
+            if len(waiting) == 1:  # nothing can come before any of it now: all of it goes
+                alone = waiting[0]
+                out.extend(alone)
+                self.size -= len(alone)
+                alone.clear()
+                return
+            while all(waiting):  # until one of them runs dry
+                queue = min(waiting, key=_head_time)
+                out.append(queue.popleft())
+                self.size -= 1
 
     def release(self) -> list[Any]:
         """Items that can be applied now, partition by partition, each in merged order.

@@ -5,7 +5,8 @@ and the backtest (``streams.backtest``) cannot differ:
 
 - decoding by input kind (``streams.intake``); a record that does not decode is *rejected*
   (the caller dead-letters it) and still moves its partition's position;
-- the event-time merge of the onboarding and transactions partitions (``streams.ordering``);
+- the event-time merge of the onboarding, transactions and alert-decisions partitions
+  (``streams.ordering``);
 - positions: each event is applied with its (source partition, offset), so one delivered
   again changes nothing;
 - the error policy: an event the core fails on is rejected (``processing_error``) and leaves
@@ -25,18 +26,21 @@ from typing import Any
 
 from schemas.alerts import Alert
 from schemas.dead_letters import ErrorKind
-from schemas.events import OnboardingEvent
 from schemas.risk import RiskChange
-from streams.engine import apply
-from streams.intake import Rejected, Transfer, decode_onboarding, decode_transfer
+from streams.engine import Event, apply
+from streams.intake import (
+    Rejected,
+    Transfer,
+    decode_decision,
+    decode_onboarding,
+    decode_transfer,
+)
 from streams.network.emit import Emitted, Emitter, PartitionClock
 from streams.ordering import InputAligner
 from streams.ruleset import CompiledRules
 from streams.state_cache import StateCache, rebuild
 
 log = logging.getLogger(__name__)
-
-Event = Transfer | OnboardingEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,13 +82,17 @@ class Replay:
         self.states = states
         self.aligner = aligner
         self.onboarding_topic = aligner.topics[0]
+        self.decisions_topic = aligner.topics[2] if len(aligner.topics) > 2 else None
         self.emitter = emitter
         """S1's side of the network stages; None: no network stages."""
         self.load_clock = load_clock or (lambda partition, record: PartitionClock())
 
     def _decode(self, record: Any) -> Event:
-        if record.topic == self.onboarding_topic:
+        topic = record.topic
+        if topic == self.onboarding_topic:
             return decode_onboarding(record.key, record.value)
+        if topic == self.decisions_topic:
+            return decode_decision(record.key, record.value)
         return decode_transfer(record.key, record.value, self.rules)
 
     def admit(self, records: Sequence[Any], outcome: StepOutcome,

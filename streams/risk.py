@@ -2,6 +2,10 @@
 
 Re-rated at every event of the customer, at that event's time: a level changes only when the
 customer does something, which is also when due diligence can act on it.
+
+Published (``assessed``): a new customer's first rating once, as its initial assessment, when
+its onboarding is settled (complete, past the grace period, or rated high), not at each
+onboarding step; after that every change of level.
 """
 
 import hashlib
@@ -44,6 +48,35 @@ def add_alert_points(state: CustomerState, severity: Severity, at_s: int,
         state.alert_points = alert_points_at(state, at_s, config)
         state.alert_points_at_s = at_s
     state.alert_points += config.alert_points.get(severity, 0)
+
+
+def remove_alert_points(state: CustomerState, severity: str, alerted_at_s: int, at_s: int,
+                        config: RiskConfig) -> None:
+    """Take one alert's points out of the score (a false positive), as much of them as is
+    left after their decay since the alert."""
+    if at_s >= state.alert_points_at_s:
+        state.alert_points = alert_points_at(state, at_s, config)
+        state.alert_points_at_s = at_s
+    decayed_s = max(0, state.alert_points_at_s - alerted_at_s)
+    points = config.alert_points.get(Severity(severity), 0)
+    left = points * 0.5 ** (decayed_s / config.alert_half_life_s)
+    state.alert_points = max(0.0, state.alert_points - left)
+
+
+_ONBOARDING_SETTLED = frozenset(("verified", "rejected", "closed", "unknown"))
+"""KYC statuses after which the initial assessment is due; "unknown": the customer acts with
+no onboarding on record."""
+
+
+def assessed(state: CustomerState, rating: "Rating", at_s: int, config: RiskConfig) -> bool:
+    """Whether a rating that differs from the published level is published now."""
+    if state.risk_published != "unrated" or rating.level is RiskLevel.HIGH:
+        return True
+    profile = state.profile
+    if profile.kyc_status in _ONBOARDING_SETTLED:
+        return True
+    registered_s = profile.registered_at_s
+    return registered_s is None or at_s - registered_s >= config.initial_assessment_grace_s
 
 
 def _profile_points(state: CustomerState, lists: JurisdictionLists,

@@ -27,6 +27,16 @@ _SWAP = sys.byteorder != "little"
 """Window levels are written little-endian, whatever the machine."""
 RECENT_TRANSFERS_KEPT = 10
 """Recent transfers kept as evidence for alerts."""
+ALERTS_KEPT = 50
+"""The customer's latest alerts of its own rules remembered (for decisions on them)."""
+DECISIONS_KEPT = 20
+"""The latest decisions on the customer's alerts remembered (the topic keeps them all)."""
+DECISION_REASON_KEPT = 500
+"""Characters of a decision's reason remembered."""
+WHITELIST_KEPT = 100
+"""Counterparties whitelisted per customer and rule, the soonest to end forgotten first."""
+RISK_HISTORY_KEPT = 20
+"""The latest published risk assessments remembered."""
 
 
 def counterparty_key(address: str) -> int:
@@ -100,6 +110,20 @@ class CustomerState:
     network_untraced_cents: int = 0
     """Deposits from unlisted addresses not sent to the flow stage yet: they go with the
     customer's next leg there (``streams.network.emit``)."""
+    alert_log: list[list[Any]] = field(default_factory=list)
+    """[at_s, alert_id, rule_id, severity, counterparty key or None] of the latest alerts of
+    the customer's own rules, oldest first, at most ``ALERTS_KEPT``."""
+    decisions: list[list[Any]] = field(default_factory=list)
+    """[at_s, alert_id, rule_id, decision, decided_by, reason, decision event id], oldest
+    first, at most ``DECISIONS_KEPT``."""
+    whitelist: dict[str, int] = field(default_factory=dict)
+    """``rule_id:counterparty key`` -> until (epoch s): that rule does not alert on transfers
+    with that counterparty (a false positive decided on)."""
+    risk_history: list[list[Any]] = field(default_factory=list)
+    """[at_s, previous level, level, score (decimal string), event id] of the published
+    assessments, oldest first, at most ``RISK_HISTORY_KEPT``."""
+    risk_published: str = "unrated"
+    """The level last published: the first is the initial assessment (``streams.risk``)."""
 
     def already_applied(self, source: str, offset: int) -> bool:
         return offset <= self.applied.get(source, -1)
@@ -123,6 +147,8 @@ class CustomerState:
                 [self.risk_level, self.alert_points, self.alert_points_at_s],
                 self.network_active_until_s,
                 self.network_untraced_cents,
+                [self.alert_log, self.decisions, self.whitelist, self.risk_history,
+                 self.risk_published],
             ]),
         ))
 
@@ -172,6 +198,9 @@ def _from_format_2(raw: bytes) -> CustomerState:
 def _with_fields(windows: RollingWindows, fields: list[Any]) -> CustomerState:
     (profile, cps_in, cps_out, near, recent, alerted, applied, watermark_s,
      (risk_level, alert_points, alert_points_at_s), *network) = fields
+    # States written before the case fields: what they published is their level.
+    alert_log, decisions, whitelist, risk_history, risk_published = (
+        network[2] if len(network) > 2 else ([], [], {}, [], risk_level))
     return CustomerState(
         profile=Profile(*profile),
         windows=windows,
@@ -187,6 +216,11 @@ def _with_fields(windows: RollingWindows, fields: list[Any]) -> CustomerState:
         alert_points_at_s=alert_points_at_s,
         network_active_until_s=network[0] if network else 0,
         network_untraced_cents=network[1] if len(network) > 1 else 0,
+        alert_log=alert_log,
+        decisions=decisions,
+        whitelist=whitelist,
+        risk_history=risk_history,
+        risk_published=risk_published,
     )
 
 

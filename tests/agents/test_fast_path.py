@@ -47,7 +47,7 @@ async def test_the_app_runs_on_the_batch_consumer_and_conductor(tmp_path):
     assert isinstance(aml.faust.topics, BatchConductor)
     assert isinstance(aml.faust.consumer, BatchConsumer)
     assert aml.faust.topics.batch_topics == {
-        "onboarding", "transactions", "amlstream-cp-legs-repartition",
+        "onboarding", "transactions", "alert-decisions", "amlstream-cp-legs-repartition",
         "amlstream-flows-repartition"}
 
 

@@ -16,9 +16,10 @@ import pytest
 import yaml
 
 from schemas.alerts import Alert
+from schemas.decisions import AlertDecision
 from schemas.events import OnboardingEvent
 from streams.engine import Position, apply
-from streams.intake import Transfer, decode_onboarding, decode_transfer
+from streams.intake import Transfer, decode_decision, decode_onboarding, decode_transfer
 from streams.ruleset import CompiledRules, compile_rules, load_rules, parse_rule_set
 from streams.state import CustomerState, Profile
 
@@ -137,6 +138,19 @@ class Customer:
     def onboard(self, offset: timedelta | datetime, kind: str, **fields: Any) -> list[Alert]:
         """Send one onboarding event (it raises no alert)."""
         return self.apply(self.onboarding(offset, kind, **fields))
+
+    def decision(self, offset: timedelta | datetime, alert: Alert, kind: str = "false_positive",
+                 **fields: Any) -> AlertDecision:
+        payload = {"event_id": self._next_id(), "customer_id": self.customer_id,
+                   "occurred_at": iso(when(offset)), "alert_id": alert.alert_id,
+                   "rule_id": alert.rule_id, "decision": kind, "decided_by": "analyst-7",
+                   "reason": "known counterparty", **fields}
+        return decode_decision(self.customer_id.encode(), orjson.dumps(payload))
+
+    def decide(self, offset: timedelta | datetime, alert: Alert, kind: str = "false_positive",
+               **fields: Any) -> None:
+        """Record an analyst's decision on ``alert`` (it raises no alert)."""
+        self.apply(self.decision(offset, alert, kind, **fields))
 
     def apply(self, event: Any, position: Position | None = None) -> list[Alert]:
         self.state, decisions = apply(self.state, event, self.rules, position)

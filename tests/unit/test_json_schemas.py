@@ -12,7 +12,7 @@ PUBLISHED = Path(__file__).resolve().parents[2] / "schemas" / "json"
 
 @pytest.mark.parametrize("name", ["transaction-event", "onboarding-event", "alert",
                                   "dead-letter", "risk-change", "rule-set",
-                                  "address-intel"])
+                                  "address-intel", "alert-decision"])
 def test_published_schema_is_current(tmp_path, name, capsys):
     assert main(["schemas", "--out", str(tmp_path)]) == 0
     fresh = json.loads((tmp_path / f"{name}.schema.json").read_text())

@@ -355,3 +355,56 @@ def test_effects_start_with_the_event_after_the_change(customer, default_rules):
         "medium", "high", sanctioned[0].evidence.triggering_events[0].event_id)
     assert change.reasons == ["politically exposed person (+30)",
                               "recent alerts (decaying) (+54.99)"]
+
+
+# --- the initial assessment --------------------------------------------------------------
+
+
+def test_an_ordinary_signup_publishes_one_initial_assessment(customer):
+    c = customer(status="unknown", tier=0)
+    c.onboard(0 * H, "registered", country_of_residence="DE", nationality="DE")
+    c.onboard(1 * H, "kyc_submitted")
+    c.onboard(2 * H, "profile_updated", nationality="AT")
+    c.onboard(3 * H, "kyc_verified", kyc_tier=2)
+    c.transfer(4 * H, "100.00")
+
+    assert [(ch.previous_level, ch.level, ch.triggering_event_id) for ch in c.risk_changes] == [
+        ("unrated", "low", "c1-e4")]
+    assert c.state.risk_history == [[T0_S + 3 * 3600, "unrated", "low", "0", "c1-e4"]]
+
+
+def test_a_stalled_onboarding_is_assessed_after_the_grace_period(customer):
+    c = customer(status="unknown", tier=0)
+    c.onboard(0 * H, "registered")
+    c.onboard(6 * D, "profile_updated", nationality="AT")
+    assert c.risk_changes == [] and c.state.risk_level == "medium"  # tier 0, not verified
+
+    c.onboard(7 * D, "profile_updated", nationality="DE")
+
+    assert [(ch.previous_level, ch.level, ch.score) for ch in c.risk_changes] == [
+        ("unrated", "medium", 40)]
+
+
+def test_high_risk_is_published_at_once_even_during_onboarding(customer):
+    c = customer(status="unknown", tier=0)
+    c.onboard(0 * H, "registered", sanctions_hit=True)
+    c.onboard(1 * H, "kyc_rejected")
+
+    assert [(ch.previous_level, ch.level, ch.triggering_event_id) for ch in c.risk_changes] == [
+        ("unrated", "high", "c1-e1")]
+
+
+def test_a_customer_with_no_onboarding_on_record_is_assessed_at_its_first_event(customer):
+    c = customer(status="unknown", tier=0)
+    c.transfer(0 * H, "100.00")
+
+    assert [(ch.previous_level, ch.level) for ch in c.risk_changes] == [("unrated", "medium")]
+
+
+def test_the_grace_period_is_configurable(customer, customised):
+    c = customer(status="unknown", tier=0,
+                 rules=customised({"risk": {"initial_assessment_grace_s": "1h"}}))
+    c.onboard(0 * H, "registered")
+    c.onboard(1 * H, "profile_updated", nationality="AT")
+
+    assert [ch.level for ch in c.risk_changes] == ["medium"]

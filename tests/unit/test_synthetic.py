@@ -73,14 +73,21 @@ def test_shipped_rules_raise_the_same_alerts(stream, result, default_rules):
     assert all(a.customer.risk_level != "high" for a in shipped.alerts)
 
 
-def test_every_customer_is_rated(stream, result):
-    """Each customer gets a first rating (from 'unrated'); background customers end low."""
+def test_every_customer_is_assessed_once_unless_still_onboarding(stream, result):
+    """Each customer gets one initial assessment (from 'unrated'), except one whose KYC is
+    still pending within the grace period; background customers end low, with nothing but
+    their initial assessment published."""
     first = [c for c in result.risk_changes if c.previous_level == "unrated"]
     background = {s.customer_id.encode() for s in stream.background}
+    pending = sorted(key.decode() for key, state in result.states.items()
+                     if state.profile.kyc_status in ("registered", "submitted"))
 
+    assert pending == ["planted-unverified-pending"]
     assert sorted(c.customer_id for c in first) == sorted(
-        key.decode() for key in result.states)
+        key.decode() for key in result.states if key.decode() not in pending)
     assert {result.states[key].risk_level for key in background} == {"low"}
+    published = Counter(c.customer_id for c in result.risk_changes)
+    assert {published[key.decode()] for key in background} == {1}
 
 
 def test_background_is_busy_enough_to_mean_something(stream, result):
