@@ -45,7 +45,8 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy schemas streams
 
-# scripts/system-deps installs the Debian packages the tests need (chromium) when missing.
+# scripts/system-deps installs the Debian packages the tests need (chromium, promtool,
+# docker-compose) when missing.
 test: lint
 	scripts/system-deps
 	$(BIN)/python -m pytest

@@ -3,47 +3,28 @@
 test`` runs that first). If promtool is missing the tests fail: they are never skipped."""
 
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import yaml
-from prometheus_client import Counter, Gauge, Histogram
-
-from agents import metrics
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
 
 
-def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
-    promtool = shutil.which("promtool")
-    assert promtool, "promtool is missing: run scripts/system-deps (Debian package prometheus)"
-    return subprocess.run([promtool, *args], capture_output=True, text=True, timeout=120,
-                          check=False)
-
-
-def test_the_configuration_and_its_rule_file_are_valid():
-    result = _promtool("check", "config", str(DEPLOY / "prometheus.yml"))
+def test_the_configuration_and_its_rule_file_are_valid(promtool):
+    result = promtool("check", "config", str(DEPLOY / "prometheus.yml"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "8 rules found" in result.stdout
 
 
-def test_every_alert_fires_when_it_should_and_only_then():
-    result = _promtool("test", "rules", str(DEPLOY / "amlstream-alerts.test.yml"))
+def test_every_alert_fires_when_it_should_and_only_then(promtool):
+    result = promtool("test", "rules", str(DEPLOY / "amlstream-alerts.test.yml"))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_every_alert_has_a_test_and_every_metric_it_reads_exists():
+def test_every_alert_has_a_test_and_every_metric_it_reads_exists(exported_metrics):
     rules = yaml.safe_load((DEPLOY / "amlstream-alerts.yml").read_text())["groups"][0]["rules"]
     tests = (DEPLOY / "amlstream-alerts.test.yml").read_text()
     assert len(rules) == 8
     assert [r["alert"] for r in rules if f"alertname: {r['alert']}" not in tests] == []
-    exported = set()
-    for collector in vars(metrics).values():
-        if isinstance(collector, Counter | Gauge | Histogram):
-            exported |= {sample.name for metric in collector.collect()
-                         for sample in metric.samples}
-            exported |= {metric.name + suffix for metric in collector.collect()
-                         for suffix in ("_total", "_bucket", "")}
     read = {name for rule in rules for name in re.findall(r"amlstream_[a-z0-9_]+", rule["expr"])}
-    assert read - exported == set()
+    assert read - exported_metrics == set()
