@@ -28,6 +28,8 @@ from agents.pipeline import BatchProcessor, Bounds
 from agents.settings import Settings
 from agents.state_table import StateTable
 from agents.topics import COUNTERPARTY_TABLE, FLOW_TABLE, STATE_TABLE, internal_topics
+from agents.web_view import Health
+from agents.web_view import install as install_web_view
 from streams.network.counterparty import CounterpartyState
 from streams.network.emit import CP_LEGS, FLOWS, Emitter
 from streams.network.flow import FlowState
@@ -261,7 +263,16 @@ def create_app(settings: Settings, rules: CompiledRules | None = None,
         broker_max_poll_records=settings.batch_max_events,
         # The input topics' queue holds whole fetches (``agents.fast_path``): a few suffice.
         stream_buffer_maxsize=INPUT_BATCHES_QUEUED,
-        web_enabled=False,
+        web_enabled=True,
+        web_port=settings.web_port,
+        web_bind=settings.web_host,
+        canonical_url=settings.canonical_web_url,
+        # Faust's own pages (tables' raw values, graphs, stats) are not served.
+        web_router_enabled=False,
+        web_tables_enabled=False,
+        web_graph_enabled=False,
+        web_stats_enabled=False,
+        web_metrics_enabled=False,
         table_cleanup_interval=3600.0,
     )
     cast(BatchApp, app).producer_client_timeout_s = settings.producer_request_timeout_s
@@ -321,9 +332,13 @@ def create_app(settings: Settings, rules: CompiledRules | None = None,
                 continue  # fetched before a rebalance: read again from the committed offset
             await process_or_stop(batch.messages)
 
+    health = Health()
+    install_web_view(app, state, lambda: processor.rules, settings.partitions, health)
+
     @app.timer(RELEASE_INTERVAL_S)
     async def release_and_flush() -> None:
         """Events held for ordering, and states to flush, when no new batch comes."""
+        health.tick()
         await process_or_stop(())
 
     inputs_names = {*input_topics, *internal}

@@ -1,5 +1,6 @@
 """Worker settings, from environment variables prefixed ``AMLSTREAM_`` (or a ``.env`` file)."""
 
+import socket
 from pathlib import Path
 from typing import Literal, Self
 
@@ -124,6 +125,14 @@ class Settings(BaseSettings):
     network_marker_interval_s: float = Field(
         1.0, gt=0, description="How often every producer repeats its promise to every "
         "partition (it is also sent whenever it moves).")
+
+    @property
+    def canonical_web_url(self) -> str:
+        """``web_url``, else this host's name (or the interface listened on) and port."""
+        if self.web_url:
+            return self.web_url.rstrip("/")
+        host = socket.gethostname() if self.web_host in ("0.0.0.0", "::") else self.web_host
+        return f"http://{host}:{self.web_port}"
 
     @property
     def input_topics(self) -> tuple[str, str, str]:

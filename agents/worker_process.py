@@ -6,10 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from agents.local_broker import free_port_pair
+
 
 class WorkerProcess:
     def __init__(self, env: dict[str, str], log_path: Path, args: list[str] | None = None) -> None:
         self.env = {**os.environ, **env}
+        # Each worker serves its web view on a port of its own (6066 is everyone's default).
+        self.env.setdefault("AMLSTREAM_WEB_PORT", str(free_port_pair()))
         self.log_path = log_path
         self.args = args or []
         """Options of ``amlstream worker`` (e.g. a shadow run's)."""

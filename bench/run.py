@@ -295,6 +295,7 @@ def _worker(settings: Settings, work: Path, group: str, network: bool) -> BenchW
         "AMLSTREAM_PARTITIONS": str(settings.partitions),
         "AMLSTREAM_ONBOARDING_TOPIC": settings.onboarding_topic,
         "AMLSTREAM_TRANSACTIONS_TOPIC": settings.transactions_topic,
+        "AMLSTREAM_DECISIONS_TOPIC": settings.decisions_topic,
         "AMLSTREAM_ALERTS_TOPIC": settings.alerts_topic,
         "AMLSTREAM_DEAD_LETTER_TOPIC": settings.dead_letter_topic,
         "AMLSTREAM_RISK_TOPIC": settings.risk_topic,
@@ -348,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(broker=f"kafka://{broker.bootstrap}", app_id=name,
                         partitions=args.partitions, onboarding_topic=f"{name}-onboarding",
                         transactions_topic=f"{name}-transactions", alerts_topic=f"{name}-alerts",
+                        decisions_topic=f"{name}-decisions",
                         dead_letter_topic=f"{name}-dead-letters", risk_topic=f"{name}-risk",
                         rules_topic=f"{name}-rules",
                         address_intel_topic=f"{name}-address-intel")

@@ -33,7 +33,7 @@ DAY_S = 86400
 def log_alert(state: CustomerState, alert: Alert, at_s: int, cp_key: int | None) -> None:
     """Remember an alert of the customer's own rules, for decisions on it."""
     append_capped(state.alert_log, [at_s, alert.alert_id, alert.rule_id, alert.severity.value,
-                                    cp_key], ALERTS_KEPT)
+                                    cp_key, alert.model_dump_json()], ALERTS_KEPT)
 
 
 def whitelist_key(rule_id: str, cp_key: int) -> str:

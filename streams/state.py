@@ -27,8 +27,9 @@ _SWAP = sys.byteorder != "little"
 """Window levels are written little-endian, whatever the machine."""
 RECENT_TRANSFERS_KEPT = 10
 """Recent transfers kept as evidence for alerts."""
-ALERTS_KEPT = 50
-"""The customer's latest alerts of its own rules remembered (for decisions on them)."""
+ALERTS_KEPT = 20
+"""The customer's latest alerts of its own rules remembered, with their evidence (for decisions
+on them and the investigators' view): ~1.5 KB each."""
 DECISIONS_KEPT = 20
 """The latest decisions on the customer's alerts remembered (the topic keeps them all)."""
 DECISION_REASON_KEPT = 500
@@ -111,8 +112,8 @@ class CustomerState:
     """Deposits from unlisted addresses not sent to the flow stage yet: they go with the
     customer's next leg there (``streams.network.emit``)."""
     alert_log: list[list[Any]] = field(default_factory=list)
-    """[at_s, alert_id, rule_id, severity, counterparty key or None] of the latest alerts of
-    the customer's own rules, oldest first, at most ``ALERTS_KEPT``."""
+    """[at_s, alert_id, rule_id, severity, counterparty key or None, the alert as JSON] of the
+    latest alerts of the customer's own rules, oldest first, at most ``ALERTS_KEPT``."""
     decisions: list[list[Any]] = field(default_factory=list)
     """[at_s, alert_id, rule_id, decision, decided_by, reason, decision event id], oldest
     first, at most ``DECISIONS_KEPT``."""

@@ -56,8 +56,8 @@ class Deployment:
     @property
     def topics(self) -> dict[str, str]:
         return {kind: f"{self.name}-{kind}" for kind in
-                ("onboarding", "transactions", "alerts", "dead-letters", "customer-risk",
-                 "rules", "address-intel")}
+                ("onboarding", "transactions", "alert-decisions", "alerts", "dead-letters",
+                 "customer-risk", "rules", "rules-history", "address-intel")}
 
     @property
     def changelog_topic(self) -> str:
@@ -69,6 +69,8 @@ class Deployment:
             "AMLSTREAM_BROKER": f"kafka://{self.bootstrap}",
             "AMLSTREAM_ONBOARDING_TOPIC": self.topics["onboarding"],
             "AMLSTREAM_TRANSACTIONS_TOPIC": self.topics["transactions"],
+            "AMLSTREAM_DECISIONS_TOPIC": self.topics["alert-decisions"],
+            "AMLSTREAM_RULES_HISTORY_TOPIC": self.topics["rules-history"],
             "AMLSTREAM_ALERTS_TOPIC": self.topics["alerts"],
             "AMLSTREAM_DEAD_LETTER_TOPIC": self.topics["dead-letters"],
             "AMLSTREAM_RISK_TOPIC": self.topics["customer-risk"],
@@ -135,6 +137,8 @@ class Deployment:
                         alerts_topic=self.topics["alerts"],
                         onboarding_topic=self.topics["onboarding"],
                         transactions_topic=self.topics["transactions"],
+                        decisions_topic=self.topics["alert-decisions"],
+                        rules_history_topic=self.topics["rules-history"],
                         dead_letter_topic=self.topics["dead-letters"],
                         address_intel_topic=self.topics["address-intel"],
                         **self.security)  # type: ignore[arg-type]

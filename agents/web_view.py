@@ -1,0 +1,128 @@
+"""The worker's web server (Faust's own): the investigators' customer and alert view, and the
+readiness and liveness endpoints for orchestrators.
+
+A customer's state lives on the worker that owns its partition. A request for a customer is
+routed there by Faust's table routing (``app.table_route`` over the customer-state table: the
+assignor knows every worker's URL, ``AMLSTREAM_WEB_URL``); the worker that owns it answers from
+its state, the others forward the request and relay the answer.
+
+    GET /                                          a lookup form
+    GET /customers/ID          /api/customers/ID   the customer (HTML, JSON)
+    GET /customers/ID/alerts/ALERT  /api/customers/ID/alerts/ALERT   one alert with decisions
+    GET /ready   200 once the worker has joined its group and restored its state, else 503
+    GET /live    200 while the worker's processing loop runs, else 503
+"""
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from agents import web_pages
+from agents.state_table import PartitionRef, StateTable
+from streams.customer_view import alert_of, customer_view
+from streams.partitioning import partition_of
+
+STALLED_AFTER_S = 60.0
+"""The processing loop silent this long: not live (its timer ticks every 50 ms)."""
+
+
+@dataclass
+class Health:
+    """Fed by the worker's processing loop (``tick``) and read by /live."""
+
+    last_tick_s: float = field(default_factory=time.monotonic)
+
+    def tick(self) -> None:
+        self.last_tick_s = time.monotonic()
+
+    def live(self) -> bool:
+        return time.monotonic() - self.last_tick_s < STALLED_AFTER_S
+
+
+def ready(app: Any) -> tuple[bool, str]:
+    """Joined, not rebalancing, state restored: (ready, why not)."""
+    if not app.flow_control.is_active():
+        return False, "rebalancing or not joined yet"
+    recovery = app.tables.recovery
+    if app.in_recovery or not recovery.completed.is_set():
+        return False, "restoring state from the changelog"
+    return True, "ready"
+
+
+def install(app: Any, customers: StateTable, rules: Any, partitions: int,
+            health: Health) -> None:
+    """Register the pages on ``app`` (a Faust app); ``rules()`` gives the rule set in force."""
+    table = customers.table
+    topic = table.changelog_topic.get_topic_name()
+
+    def state_of(customer_id: str) -> Any:
+        key = customer_id.encode()
+        return customers.load(key, PartitionRef(topic, partition_of(key, partitions)))
+
+    def view_of(customer_id: str) -> dict[str, Any] | None:
+        state = state_of(customer_id)
+        return None if state is None else customer_view(customer_id, state, rules())
+
+    def alert_view(customer_id: str, alert_id: str) -> dict[str, Any] | None:
+        state = state_of(customer_id)
+        return None if state is None else alert_of(state, alert_id)
+
+    def unknown(web: Any, what: str, as_json: bool) -> Any:
+        if as_json:
+            return web.json({"error": f"no {what} here"}, status=404)
+        return web.html(web_pages.index_page().replace(
+            "<h1>Customer lookup</h1>", f"<h1>Customer lookup</h1><p>No {what}.</p>"),
+            status=404)
+
+    @app.page("/")
+    async def index(web: Any, request: Any) -> Any:
+        return web.html(web_pages.index_page())
+
+    @app.page("/customer")
+    async def lookup(web: Any, request: Any) -> Any:
+        customer_id = request.query.get("id", "").strip()
+        location = web_pages.customer_href(customer_id) if customer_id else "/"
+        return web.text("", status=303, headers={"Location": location})
+
+    @app.page("/api/customers/{customer_id}")
+    @app.table_route(table=table, match_info="customer_id")
+    async def customer_json(web: Any, request: Any, customer_id: str) -> Any:
+        view = view_of(customer_id)
+        return unknown(web, "such customer", True) if view is None else web.json(view)
+
+    @app.page("/customers/{customer_id}")
+    @app.table_route(table=table, match_info="customer_id")
+    async def customer_html(web: Any, request: Any, customer_id: str) -> Any:
+        view = view_of(customer_id)
+        if view is None:
+            return unknown(web, "such customer", False)
+        return web.html(web_pages.customer_page(view))
+
+    @app.page("/api/customers/{customer_id}/alerts/{alert_id}")
+    @app.table_route(table=table, match_info="customer_id")
+    async def alert_json(web: Any, request: Any, customer_id: str, alert_id: str) -> Any:
+        alert = alert_view(customer_id, alert_id)
+        return unknown(web, "such alert", True) if alert is None else web.json(alert)
+
+    @app.page("/customers/{customer_id}/alerts/{alert_id}")
+    @app.table_route(table=table, match_info="customer_id")
+    async def alert_html(web: Any, request: Any, customer_id: str, alert_id: str) -> Any:
+        alert = alert_view(customer_id, alert_id)
+        if alert is None:
+            return unknown(web, "such alert", False)
+        return web.html(web_pages.alert_page(customer_id, alert))
+
+    @app.page("/ready")
+    async def readiness(web: Any, request: Any) -> Any:
+        ok, why = ready(app)
+        return web.json({"ready": ok, "reason": why}, status=200 if ok else 503)
+
+    @app.page("/live")
+    async def liveness(web: Any, request: Any) -> Any:
+        ok = health.live()
+        return web.json({"live": ok}, status=200 if ok else 503)
+
+
+def customer_url(base_url: str, customer_id: str) -> str:
+    return base_url.rstrip("/") + f"/customers/{quote(customer_id, safe='')}"
