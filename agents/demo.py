@@ -17,6 +17,7 @@ from agents import kafka_clients
 from agents.alert_tail import alert_line
 from agents.settings import Settings
 from agents.topics import ensure_topics
+from agents.web_pages import customer_href
 from agents.worker_process import WorkerProcess
 from schemas.alerts import Alert
 from streams.jsonl import message_line
@@ -32,6 +33,7 @@ from streams.synthetic_network import NETWORK_PLANTED, network_scenarios
 
 DEMO_PORT = 19092
 METRICS_PORT = 9464
+WEB_PORT = 6066
 SETTLE_TIMEOUT_S = 180.0
 
 
@@ -140,7 +142,7 @@ def run_demo(customers: int, keep_running: bool, jsonl: Path | None = None) -> i
                         metrics_port=METRICS_PORT)
     worker = WorkerProcess(
         {"AMLSTREAM_BROKER": settings.broker, "AMLSTREAM_DATA_DIR": str(settings.data_dir),
-         "AMLSTREAM_METRICS_PORT": str(METRICS_PORT)},
+         "AMLSTREAM_METRICS_PORT": str(METRICS_PORT), "AMLSTREAM_WEB_PORT": str(WEB_PORT)},
         work_dir / "worker.log")
     planted, messages = demo_stream(customers, datetime.now(UTC))
     bad = len(bad_messages(datetime.now(UTC)))
@@ -174,15 +176,29 @@ def run_demo(customers: int, keep_running: bool, jsonl: Path | None = None) -> i
         if missing or not complete:
             say(f"missing alerts for: {', '.join(sorted(missing)) or 'a network typology'}")
             return 1
-        say("next: the same stream through the backtest, with an HTML report:\n"
-            "  amlstream demo --jsonl demo.jsonl && amlstream backtest demo.jsonl "
+        alerted = sorted({customer for customer, _ in seen if customer.startswith("planted-")})
+        example = alerted[0] if alerted else sorted(seen)[0][0]
+        view = f"http://127.0.0.1:{WEB_PORT}{customer_href(example)}"
+        say("where to look next:\n"
+            f"  the investigators' view of a customer: {view}\n"
+            f"  (any customer: http://127.0.0.1:{WEB_PORT}/ ; JSON: /api/customers/ID)\n"
+            f"  other commands against this broker: add --broker {broker.bootstrap}, e.g.\n"
+            f"    amlstream alerts --broker {broker.bootstrap} --from-beginning "
+            f"--customer {example}\n"
+            f"    amlstream case {example} --broker {broker.bootstrap}\n"
+            "  the same stream through the backtest, with an HTML report:\n"
+            "    amlstream demo --jsonl demo.jsonl && amlstream backtest demo.jsonl "
             "--report report.html\n"
-            "  README.md: Rules, Network rules (how each typology is found), Metrics")
-        if keep_running:
-            say(f"worker and broker keep running; metrics at http://127.0.0.1:{METRICS_PORT}"
-                "/metrics. Ctrl-C stops them.")
+            "  README.md: Rules, Network rules (how each typology is found), Investigators' "
+            "view, Operations")
+        if keep_running or sys.stdin.isatty():
+            say(f"the worker and the broker keep running (the view above, metrics at "
+                f"http://127.0.0.1:{METRICS_PORT}/metrics); Ctrl-C stops them.")
             while worker.running:
                 time.sleep(1)
+        else:
+            say("(not a terminal: stopping now; amlstream demo --keep-running keeps the view "
+                "up)")
         return 0
     except KeyboardInterrupt:
         return 130

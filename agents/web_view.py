@@ -16,7 +16,6 @@ its state, the others forward the request and relay the answer.
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 from agents import web_pages
 from agents.state_table import PartitionRef, StateTable
@@ -122,7 +121,3 @@ def install(app: Any, customers: StateTable, rules: Any, partitions: int,
     async def liveness(web: Any, request: Any) -> Any:
         ok = health.live()
         return web.json({"live": ok}, status=200 if ok else 503)
-
-
-def customer_url(base_url: str, customer_id: str) -> str:
-    return base_url.rstrip("/") + f"/customers/{quote(customer_id, safe='')}"
