@@ -57,7 +57,7 @@ class Deployment:
     def topics(self) -> dict[str, str]:
         return {kind: f"{self.name}-{kind}" for kind in
                 ("onboarding", "transactions", "alerts", "dead-letters", "customer-risk",
-                 "rules", "address-intel")}
+                 "rules", "rules-history", "alert-decisions", "address-intel")}
 
     @property
     def changelog_topic(self) -> str:
@@ -73,6 +73,8 @@ class Deployment:
             "AMLSTREAM_DEAD_LETTER_TOPIC": self.topics["dead-letters"],
             "AMLSTREAM_RISK_TOPIC": self.topics["customer-risk"],
             "AMLSTREAM_RULES_TOPIC": self.topics["rules"],
+            "AMLSTREAM_RULES_HISTORY_TOPIC": self.topics["rules-history"],
+            "AMLSTREAM_DECISIONS_TOPIC": self.topics["alert-decisions"],
             "AMLSTREAM_ADDRESS_INTEL_TOPIC": self.topics["address-intel"],
             "AMLSTREAM_DATA_DIR": str(self.work_dir / state_dir),
             "AMLSTREAM_METRICS_PORT": str(self.metrics_port),
@@ -131,6 +133,8 @@ class Deployment:
     def settings(self) -> Settings:
         """Settings naming this deployment's broker and topics (for the CLI's helpers)."""
         return Settings(broker=f"kafka://{self.bootstrap}", rules_topic=self.topics["rules"],
+                        rules_history_topic=self.topics["rules-history"],
+                        decisions_topic=self.topics["alert-decisions"],
                         risk_topic=self.topics["customer-risk"],
                         alerts_topic=self.topics["alerts"],
                         onboarding_topic=self.topics["onboarding"],
