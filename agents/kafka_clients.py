@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import faust
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka import errors as kafka_errors
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.conn import create_conn
@@ -25,11 +26,14 @@ from aiokafka.protocol.metadata import MetadataRequest
 
 from agents.settings import Settings
 
-__all__ = ["KafkaSecurityError", "admin", "check_access", "client_kwargs", "consumer",
-           "faust_credentials", "producer", "security_kwargs", "ssl_context", "start"]
+__all__ = ["KafkaSecurityError", "PartitionRead", "admin", "check_access", "client_kwargs",
+           "consumer", "faust_credentials", "partition_counts", "producer", "read_to_end",
+           "security_kwargs", "ssl_context", "start"]
 
 PROBE_TIMEOUT_S = 10.0
 """Longest one diagnostic connection (TCP, TLS, SASL) may take."""
+READ_STALL_S = 30.0
+"""``read_to_end`` gives up when this long passes with no record and no partition done."""
 
 
 class KafkaSecurityError(RuntimeError):
@@ -189,3 +193,57 @@ def _security_reason(settings: Settings, server: str, exc: BaseException) -> str
         return (f"the TLS handshake with the broker {server} failed ({exc.reason}): check "
                 f"{protocol} (is that listener TLS?) and the client certificate settings")
     return None
+
+
+async def partition_counts(client: AIOKafkaAdminClient, names: Iterable[str]) -> dict[str, int]:
+    """The partition count of each of ``names`` that exists (the others left out). Only
+    topics listed are described: a metadata request for a missing topic may create it
+    (brokers with auto.create.topics.enable), with the broker's defaults."""
+    present = set(await client.list_topics()) & set(names)
+    described = await client.describe_topics(sorted(present)) if present else []
+    return {t["topic"]: len(t["partitions"]) for t in described if t["error_code"] == 0}
+
+
+class PartitionRead:
+    """One partition read by :func:`read_to_end`: its records, from ``start`` (the first
+    offset the broker keeps) to ``end`` (its end offset when the reading began)."""
+
+    __slots__ = ("end", "records", "start")
+
+    def __init__(self, start: int, end: int) -> None:
+        self.start = start
+        self.end = end
+        self.records: list[ConsumerRecord[bytes, bytes]] = []
+
+
+async def read_to_end(client: AIOKafkaConsumer, partitions: Sequence[TopicPartition],
+                      stall_s: float = READ_STALL_S) -> dict[TopicPartition, PartitionRead]:
+    """Assign ``partitions`` to ``client`` (a consumer outside any group) and read each from
+    its first offset to its end offset now, then stop: records written meanwhile are left
+    out. Raise ``TimeoutError`` if the reading stalls ``stall_s``."""
+    if not partitions:
+        return {}
+    client.assign(list(partitions))
+    starts = await client.beginning_offsets(list(partitions))
+    ends = await client.end_offsets(list(partitions))
+    read = {tp: PartitionRead(starts[tp], ends[tp]) for tp in partitions}
+    pending = []
+    for tp in partitions:
+        client.seek(tp, starts[tp])
+        if starts[tp] < ends[tp]:
+            pending.append(tp)
+    loop = asyncio.get_running_loop()
+    progress_at = loop.time()
+    while pending:
+        batch = await client.getmany(*pending, timeout_ms=1000)
+        for tp, records in batch.items():
+            read[tp].records.extend(r for r in records if r.offset < ends[tp])
+        done = [tp for tp in pending if await client.position(tp) >= ends[tp]]
+        if batch or done:
+            progress_at = loop.time()
+        elif loop.time() - progress_at > stall_s:
+            tp = pending[0]
+            raise TimeoutError(f"reading {tp.topic} partition {tp.partition} stalled at offset "
+                               f"{await client.position(tp)} of {ends[tp]}")
+        pending = [tp for tp in pending if tp not in done]
+    return read

@@ -30,7 +30,6 @@ every label, rule id and reason is HTML-escaped.
 
 from __future__ import annotations
 
-import html
 import io
 import re
 from collections import Counter
@@ -46,6 +45,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from schemas.alerts import Alert, Severity
+from streams.html_doc import BASE_CSS, escape, page, table
 
 if TYPE_CHECKING:
     from streams.backtest import BacktestResult
@@ -110,47 +110,19 @@ def render_report(title: str, runs: Sequence[ReportRun], sweep: Sweep | None = N
         body.append(_diff_section(runs[0], runs[1]))
     if sweep is not None:
         body.append(_sweep_section(sweep))
-    return _PAGE.format(title=_e(title), body="\n".join(body))
+    return page(title, "\n".join(body), _CSS)
 
 
-_PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<style>
-body {{ font-family: "DejaVu Sans", "Liberation Sans", Arial, sans-serif; margin: 1.5em;
-       color: #1a1a1a; background: #fff; font-size: 15px; }}
-h1 {{ font-size: 1.6em; margin-bottom: .3em; }}
-h2 {{ font-size: 1.25em; margin: 1.2em 0 .4em; }}
-h3 {{ font-size: 1.05em; margin: 1em 0 .3em; }}
-.runs {{ display: flex; flex-wrap: wrap; gap: 2em; }}
-.run {{ flex: 1 1 540px; min-width: 0; }}
-.scroll {{ overflow-x: auto; }}
-table {{ border-collapse: collapse; margin: .3em 0 1em; font-size: .9em; }}
-th, td {{ border: 1px solid #c8c8c8; padding: .2em .5em; text-align: right; }}
-th:first-child, td:first-child {{ text-align: left; }}
-thead th {{ background: #eef1f5; }}
-tfoot td {{ font-weight: bold; background: #f6f6f6; }}
-td.zero {{ color: #aaa; }}
-dl.totals {{ display: grid; grid-template-columns: max-content max-content; gap: .2em 1em; }}
-dl.totals dt {{ color: #555; }}
-dl.totals dd {{ margin: 0; font-weight: bold; text-align: right; }}
-figure {{ margin: 1em 0; }}
-figure svg {{ display: block; width: 100%; max-width: 820px; height: auto; }}
-figcaption {{ color: #444; font-size: .92em; margin-top: .3em; }}
-</style>
-</head>
-<body>
-{body}
-</body>
-</html>
+_CSS = BASE_CSS + """\
+.runs { display: flex; flex-wrap: wrap; gap: 2em; }
+.run { flex: 1 1 540px; min-width: 0; }
+figure { margin: 1em 0; }
+figure svg { display: block; width: 100%; max-width: 820px; height: auto; }
+figcaption { color: #444; font-size: .92em; margin-top: .3em; }
 """
 
-
-def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
+_e = escape
+_table = table
 
 
 def _utc_day(alert: Alert) -> date:
@@ -175,24 +147,6 @@ def _rule_colours(rules: list[str]) -> dict[str, tuple[float, float, float, floa
     cmaps = [matplotlib.colormaps["tab20"], matplotlib.colormaps["tab20b"]]
     palette = [cmap(i) for cmap in cmaps for i in range(cmap.N)]
     return {rule: palette[i % len(palette)] for i, rule in enumerate(rules)}
-
-
-def _table(head: Sequence[str], rows: Sequence[Sequence[object]],
-           foot: Sequence[object] | None = None) -> str:
-    def cells(values: Sequence[object], tag: str) -> str:
-        out = []
-        for value in values:
-            zero = ' class="zero"' if tag == "td" and value == 0 else ""
-            out.append(f"<{tag}{zero}>{_e(value)}</{tag}>")
-        return "".join(out)
-
-    parts = ['<div class="scroll"><table>', f"<thead><tr>{cells(head, 'th')}</tr></thead><tbody>"]
-    parts += [f"<tr>{cells(row, 'td')}</tr>" for row in rows]
-    parts.append("</tbody>")
-    if foot is not None:
-        parts.append(f"<tfoot><tr>{cells(foot, 'td')}</tr></tfoot>")
-    parts.append("</table></div>")
-    return "".join(parts)
 
 
 def _run_summary(number: int, run: ReportRun, runs: Sequence[ReportRun]) -> str:

@@ -201,14 +201,17 @@ class Settings(BaseSettings):
     def shadow(self, name: str, rules_path: Path, start: str = "earliest") -> "Settings":
         """The settings of a shadow run named ``name``: the same input topics, its own
         consumer group, state directory and output topics (``NAME-alerts``,
-        ``NAME-customer-risk``, ``NAME-dead-letters``), its own rule file and rules topic
-        (``NAME-rules``), reading from ``start`` (``earliest`` or ``latest``)."""
+        ``NAME-customer-risk``, ``NAME-dead-letters``), its own rule file, rules topic and rules
+        history (``NAME-rules``, ``NAME-rules-history``: a candidate rule set published there
+        stays out of production's audit history), reading from ``start`` (``earliest`` or
+        ``latest``)."""
         return self.model_copy(update={
             "app_id": f"{self.app_id}-shadow-{name}",
             "alerts_topic": f"{name}-alerts",
             "risk_topic": f"{name}-customer-risk",
             "dead_letter_topic": f"{name}-dead-letters",
             "rules_topic": f"{name}-rules",
+            "rules_history_topic": f"{name}-rules-history",
             "rules_path": rules_path,
             "data_dir": self.data_dir.parent / f"{self.data_dir.name}-shadow-{name}",
             "input_start": start,

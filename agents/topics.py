@@ -33,6 +33,39 @@ def changelog_topics(settings: Settings) -> list[str]:
     return [f"{settings.app_id}-{table}-changelog" for table in tables]
 
 
+def compacted_topics(settings: Settings) -> list[str]:
+    """The topics read whole, newest value per key: the rule set in force, every rule set
+    published (one record per version, kept for audit: compaction never deletes a key's
+    newest record, and no time limit applies), the address intelligence."""
+    return [settings.rules_topic, settings.rules_history_topic, settings.address_intel_topic]
+
+
+def _compacted(name: str) -> NewTopic:
+    """One partition (read whole, in order), compacted."""
+    return NewTopic(name, 1, 1, topic_configs={"cleanup.policy": "compact"})
+
+
+async def ensure_rules_history(settings: Settings) -> None:
+    """Create the rules-history topic if it is missing, as ``ensure_topics`` would: a rule set
+    published before any worker created it would otherwise go to a topic the broker makes
+    itself (auto.create.topics.enable), with the delete policy, and expire."""
+    admin = kafka_clients.admin(settings)
+    await kafka_clients.start(admin, settings)
+    try:
+        name = settings.rules_history_topic
+        if name in await kafka_clients.partition_counts(admin, [name]):
+            return
+        response = await admin.create_topics([_compacted(name)])
+        errors = [error[1] for error in response.topic_errors
+                  if error[1] not in (0, TopicAlreadyExistsError.errno)]
+        if errors:
+            raise RuntimeError(f"could not create the topic {name} (Kafka error {errors[0]}): "
+                               "create it compacted, with 1 partition")
+        log.info("created topic %s", name)
+    finally:
+        await admin.close()
+
+
 async def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> None:
     """Create missing topics. Inputs and state must share a partition count (co-partitioning),
     so an existing input topic with another count is an error, not a warning."""
@@ -50,14 +83,10 @@ async def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> None:
                 raise
             await asyncio.sleep(1)
     try:
-        # Describe only topics that exist: a metadata request for a missing topic may create it
-        # (brokers with auto.create.topics.enable) with the broker's default partition count.
-        compacted = (settings.rules_topic, settings.address_intel_topic)
+        compacted = compacted_topics(settings)
         changelogs = changelog_topics(settings)
-        present = set(await admin.list_topics()) & {*names, *compacted, *changelogs,
-                                                     *internal_topics(settings)}
-        existing = await admin.describe_topics(list(present)) if present else []
-        partitions = {t["topic"]: len(t["partitions"]) for t in existing if t["error_code"] == 0}
+        partitions = await kafka_clients.partition_counts(
+            admin, [*names, *compacted, *changelogs, *internal_topics(settings)])
         for name in settings.input_topics:
             if name in partitions and partitions[name] != settings.partitions:
                 raise RuntimeError(
@@ -75,9 +104,7 @@ async def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> None:
             if name not in partitions:
                 missing.append(NewTopic(name, settings.partitions, 1, topic_configs={
                     "retention.ms": str(INTERNAL_RETENTION_MS)}))
-        # Read whole by every worker, newest value per key: one partition, compacted.
-        missing += [NewTopic(name, 1, 1, topic_configs={"cleanup.policy": "compact"})
-                    for name in compacted if name not in partitions]
+        missing += [_compacted(name) for name in compacted if name not in partitions]
         # Before Faust starts, as Faust would (compacted, a partition per input partition): a
         # changelog Faust created at start could be missing from a worker's first metadata,
         # and stay unassigned (so never recovered) until its next refresh, minutes later; a

@@ -142,7 +142,8 @@ def _alerts_table(rows: list[tuple[Any, ...]]) -> str:
 
 
 def alert_page(customer_id: str, alert: dict[str, Any]) -> str:
-    evidence = alert["evidence"]
+    evidence = alert.get("evidence") or {"triggering_events": [], "aggregates": {},
+                                         "matches": {}}
     back = f'<p><a href="{_e(customer_href(customer_id))}">← customer {_e(customer_id)}</a></p>'
     sections = [
         back, f"<h1>{_e(alert['rule_id'])}: {_e(alert['summary'])}</h1>",
@@ -159,7 +160,6 @@ def alert_page(customer_id: str, alert: dict[str, Any]) -> str:
         else '<p class="note">None.</p>',
         "<h2>List matches</h2>", _fields(evidence["matches"]) if evidence["matches"]
         else '<p class="note">None.</p>',
-        "<h2>Customer when it fired</h2>", _fields(alert["customer"]),
         "<h2>Decisions</h2>",
         _table(["decided at", "decision", "by", "reason"],
                [(d["decided_at"], d["decision"], d["decided_by"], d["reason"])

@@ -5,8 +5,9 @@ A rule set is a YAML file (see ``config/rules.yaml``). Durations are written ``3
 """
 
 from decimal import Decimal
+from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from schemas.config_types import (
     NEAR_THRESHOLD_KEPT,
@@ -30,6 +31,7 @@ __all__ = [
     "NEAR_THRESHOLD_KEPT",
     "DurationS",
     "JurisdictionConfig",
+    "PublishedRuleSet",
     "RuleConfig",
     "RuleSet",
     "Rules",
@@ -124,3 +126,16 @@ class RuleSet(StrictConfig):
         if unpriced:
             raise ValueError(f"profile currencies need a price: {unpriced}")
         return self
+
+
+class PublishedRuleSet(BaseModel):
+    """One version on the rules-history topic: the rule set as it was published (its JSON
+    document, read as is: a version published under an older format stays readable) and
+    when."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: str = Field(description="The record's key: the rule set's version.")
+    published_at: AwareDatetime = Field(description="The record's timestamp (UTC).")
+    offset: int = Field(ge=0, description="Where the record is on the rules-history topic.")
+    config: dict[str, Any] = Field(description="The rule set's JSON document as published.")

@@ -17,6 +17,7 @@ from schemas.decisions import AlertDecision, DecisionKind
 from schemas.rules import RuleSet
 from streams.risk import remove_alert_points
 from streams.state import (
+    ALERT_JSON_MAX_BYTES,
     ALERTS_KEPT,
     DECISION_REASON_KEPT,
     DECISIONS_KEPT,
@@ -32,8 +33,11 @@ DAY_S = 86400
 
 def log_alert(state: CustomerState, alert: Alert, at_s: int, cp_key: int | None) -> None:
     """Remember an alert of the customer's own rules, for decisions on it."""
+    remembered = alert.model_dump_json(exclude={"customer"})
+    if len(remembered) > ALERT_JSON_MAX_BYTES:  # evidence lists are bounded: not expected
+        remembered = alert.model_dump_json(exclude={"customer", "evidence"})
     append_capped(state.alert_log, [at_s, alert.alert_id, alert.rule_id, alert.severity.value,
-                                    cp_key, alert.model_dump_json()], ALERTS_KEPT)
+                                    cp_key, remembered], ALERTS_KEPT)
 
 
 def whitelist_key(rule_id: str, cp_key: int) -> str:

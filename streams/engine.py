@@ -111,13 +111,18 @@ def _rerate(state: CustomerState, event: Event, at_s: int, rules: CompiledRules,
         state.risk_published = rating.level
 
 
+def kyc_status_after(status: str, event: OnboardingEvent) -> str:
+    """The KYC status (``unknown`` before any event) after an onboarding event."""
+    after = _STATUS_AFTER.get(event.type)
+    # A repeated "registered" (a re-sent sign-up) must not undo a verification.
+    if after is None or (event.type is OnboardingType.REGISTERED and status != "unknown"):
+        return status
+    return after
+
+
 def _apply_onboarding(state: CustomerState, event: OnboardingEvent) -> None:
     profile = state.profile
-    status = _STATUS_AFTER.get(event.type)
-    # A repeated "registered" (a re-sent sign-up) must not undo a verification.
-    if status is not None and (event.type is not OnboardingType.REGISTERED
-                               or profile.kyc_status == "unknown"):
-        profile.kyc_status = status
+    profile.kyc_status = kyc_status_after(profile.kyc_status, event)
     if event.type is OnboardingType.REGISTERED and profile.registered_at_s is None:
         profile.registered_at_s = int(event.occurred_at.timestamp())
     if event.kyc_tier is not None:

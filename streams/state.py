@@ -27,9 +27,11 @@ _SWAP = sys.byteorder != "little"
 """Window levels are written little-endian, whatever the machine."""
 RECENT_TRANSFERS_KEPT = 10
 """Recent transfers kept as evidence for alerts."""
-ALERTS_KEPT = 20
+ALERTS_KEPT = 10
 """The customer's latest alerts of its own rules remembered, with their evidence (for decisions
-on them and the investigators' view): ~1.5 KB each."""
+on them and the investigators' view): at most ``ALERT_JSON_MAX_BYTES`` each."""
+ALERT_JSON_MAX_BYTES = 4096
+"""An alert as remembered (without the customer snapshot): ~1 to 2.5 KB."""
 DECISIONS_KEPT = 20
 """The latest decisions on the customer's alerts remembered (the topic keeps them all)."""
 DECISION_REASON_KEPT = 500

@@ -67,7 +67,8 @@ def _cli(deployment: Any, *args: str) -> subprocess.CompletedProcess[str]:
                 for name, value in deployment.security.items()})
     env.update(AMLSTREAM_BROKER=f"kafka://{deployment.bootstrap}",
                AMLSTREAM_ALERTS_TOPIC=deployment.topics["alerts"],
-               AMLSTREAM_RULES_TOPIC=deployment.topics["rules"])
+               AMLSTREAM_RULES_TOPIC=deployment.topics["rules"],
+               AMLSTREAM_RULES_HISTORY_TOPIC=deployment.topics["rules-history"])
     return subprocess.run([sys.executable, "-m", "agents.cli", *args], env=env,
                           capture_output=True, text=True, timeout=60, check=False)
 
@@ -119,7 +120,8 @@ async def _grant_the_readme_acls(broker: LocalBroker, deployment: Any, app_id: s
         (worker, TOPIC, f"{app_id}-", PREFIXED, (CREATE, READ, WRITE)),
         *((upstream, TOPIC, topics[name], LITERAL, (WRITE,))
           for name in ("onboarding", "transactions")),
-        (publisher, TOPIC, topics["rules"], LITERAL, (READ, WRITE)),
+        *((publisher, TOPIC, topics[name], LITERAL, (READ, WRITE))
+          for name in ("rules", "rules-history")),
     ]
     # The reader's through scripts/kafka-local acl (kafka-acls), meanwhile.
     await asyncio.gather(

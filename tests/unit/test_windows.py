@@ -8,7 +8,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from schemas.rules import NEAR_THRESHOLD_KEPT, Window
-from streams.state import COUNTERPARTIES_KEPT, RECENT_TRANSFERS_KEPT
+from streams.state import (
+    ALERT_JSON_MAX_BYTES,
+    ALERTS_KEPT,
+    COUNTERPARTIES_KEPT,
+    RECENT_TRANSFERS_KEPT,
+)
 from streams.windows import BUCKET_LEVELS, USD_CENTS_MAX, RollingWindows, WindowTotals
 
 
@@ -208,7 +213,10 @@ def test_customer_state_is_bounded_however_active(customer):
     assert len(state.counterparties_out) == COUNTERPARTIES_KEPT
     assert len(state.near_threshold) == NEAR_THRESHOLD_KEPT
     assert len(state.recent) == RECENT_TRANSFERS_KEPT
-    assert len(state.to_bytes()) < 16_000
+    # The latest alerts, with their evidence, are remembered too: bounded apart.
+    assert len(state.alert_log) == ALERTS_KEPT
+    assert all(len(logged[5]) <= ALERT_JSON_MAX_BYTES for logged in state.alert_log)
+    assert len(state.to_bytes()) - sum(len(logged[5]) for logged in state.alert_log) < 16_000
 
 
 def test_usd_sums_saturate_rather_than_overflow():
