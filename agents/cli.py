@@ -1,167 +1,106 @@
-"""``amlstream``: worker, demo, alerts, schemas."""
+"""``amlstream``: the command line (Click).
 
-import argparse
-import asyncio
-import json
-import logging
+Each command lives in its own module, ``agents/cli_<name>.py``, and is added to the root group
+below with ``root.add_command``; what the commands share (``--broker``, help for arguments,
+UserError) is in ``agents/cli_common.py``. :func:`main` runs the group and turns the failures
+a user can fix into one or two lines on stderr and exit code 2 (``--debug``: the traceback too).
+"""
+
 import os
 import sys
 import traceback
-from pathlib import Path
+from dataclasses import dataclass
 
+import click
 from aiokafka.errors import KafkaConnectionError
 from pydantic import ValidationError
 
-from agents import cli_backtest, cli_evaluate, cli_intel, cli_rules
+from agents import (
+    cli_alerts,
+    cli_backtest,
+    cli_case,
+    cli_decide,
+    cli_demo,
+    cli_evaluate,
+    cli_intel,
+    cli_rules,
+    cli_schemas,
+    cli_worker,
+)
+from agents.broker_wait import BrokerUnreachable, unreachable_message
+from agents.cli_common import Group, UserError
 from agents.kafka_clients import KafkaSecurityError
 from agents.settings import Settings
+from agents.topics import TopicPartitionsError
 
 
-def _worker(args: argparse.Namespace) -> int:
-    from agents import gc_policy, metrics, shutdown
-    from agents.app import create_app
-    from agents.fast_path import FaustInternalsError, check
-    from agents.intel_feed import IntelFeed
-    from agents.rules_feed import read_latest
-    from agents.topics import ensure_topics
+@dataclass
+class Options:
+    """The root group's options, for :func:`main` (also after a command failed)."""
 
-    try:  # before anything starts: Faust's and aiokafka's internals the worker relies on
-        check()
-    except FaustInternalsError as exc:
-        print(f"amlstream worker: {exc}", file=sys.stderr, flush=True)
-        return 2
-    settings = Settings()
-    if args.shadow is not None:
-        if args.rules is None:
-            print("amlstream worker: --shadow needs --rules FILE (the candidate rule set)",
-                  file=sys.stderr)
-            return 2
-        settings = settings.shadow(args.shadow, args.rules, args.start)
-    logging.basicConfig(level=settings.log_level.upper())
-    asyncio.run(ensure_topics(settings))
-    published = None if args.shadow is not None else asyncio.run(read_latest(settings))
-    intel = IntelFeed(settings)
-    asyncio.run(intel.load())  # the listings in force before the first event
-    aml = create_app(settings, published, intel)
-    metrics.serve(settings.metrics_port, settings.metrics_host)
-    gc_policy.tune()
-    print(f"amlstream worker: rule set {aml.rules.version}, metrics on "
-          f"http://127.0.0.1:{settings.metrics_port}/metrics", file=sys.stderr, flush=True)
-    worker = shutdown.BoundedWorker(aml.faust, loglevel=settings.log_level, quiet=True)
-    worker.timeout_s = settings.shutdown_timeout_s
-    # Faust's terminal spinner, at log levels above INFO, sets the root logger to DEBUG so that
-    # every debug call (aiokafka logs one per record sent) builds a record it then drops:
-    # ~5% of the worker's CPU. A service has no terminal to spin on.
-    worker.spinner = None
-    worker.execute_from_commandline()
-    return 0
+    debug: bool = False
 
 
-def _schemas(args: argparse.Namespace) -> int:
-    from schemas.alerts import Alert
-    from schemas.dead_letters import DeadLetter
-    from schemas.decisions import AlertDecision
-    from schemas.events import OnboardingEvent, TransactionEvent
-    from schemas.intel import AddressIntel
-    from schemas.risk import RiskChange
-    from schemas.rules import RuleSet
-
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for name, model in (("transaction-event", TransactionEvent),
-                        ("onboarding-event", OnboardingEvent), ("alert", Alert),
-                        ("dead-letter", DeadLetter), ("risk-change", RiskChange),
-                        ("rule-set", RuleSet), ("address-intel", AddressIntel),
-                        ("alert-decision", AlertDecision)):
-        path = out / f"{name}.schema.json"
-        path.write_text(json.dumps(model.model_json_schema(), indent=2) + "\n", encoding="utf-8")
-        print(path)
-    return 0
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]},
+             help="Real-time KYC/AML transaction monitoring on Kafka: the worker, the demo, "
+             "and the tools around them. Settings come from AMLSTREAM_* environment variables "
+             "(amlstream worker --help lists them).")
+@click.version_option(package_name="amlstream", prog_name="amlstream",
+                      message="%(prog)s %(version)s", help="Print the version and exit.")
+@click.option("--debug", is_flag=True,
+              help="On a failure, print the traceback too (as AMLSTREAM_LOG_LEVEL=debug does).")
+@click.pass_context
+def root(ctx: click.Context, debug: bool) -> None:
+    ctx.ensure_object(Options).debug = debug
 
 
-def _alerts(args: argparse.Namespace) -> int:
-    from agents.alert_tail import AlertFilter, tail_alerts
-    from schemas.alerts import Severity
-
-    wanted = AlertFilter(args.customer, args.rule,
-                         None if args.severity is None else Severity(args.severity))
-    return asyncio.run(tail_alerts(Settings(), from_beginning=args.from_beginning,
-                                   limit=args.limit, idle_exit_s=args.idle_exit_s,
-                                   wanted=wanted, as_json=args.json))
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from agents.demo import run_demo
-
-    return run_demo(customers=args.customers, keep_running=args.keep_running, jsonl=args.jsonl)
+root.add_command(cli_worker.worker)
+root.add_command(cli_demo.demo)
+root.add_command(cli_alerts.alerts)
+root.add_command(cli_schemas.schemas)
+root.add_command(cli_rules.rules)
+root.add_command(cli_intel.intel)
+root.add_command(cli_backtest.backtest)
+root.add_command(cli_evaluate.evaluate)
+root.add_command(cli_case.case)
+root.add_command(cli_decide.decide)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="amlstream", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    worker = commands.add_parser("worker", help="run the monitoring worker (settings from "
-                                 "AMLSTREAM_*)")
-    worker.add_argument("--shadow", default=None, metavar="NAME",
-                        help="a shadow run: the same inputs, a candidate rule set (--rules), "
-                        "its own consumer group, state and topics NAME-alerts, "
-                        "NAME-customer-risk, NAME-dead-letters; production is not touched")
-    worker.add_argument("--rules", type=Path, default=None, metavar="FILE",
-                        help="with --shadow: the candidate rule file")
-    worker.add_argument("--start", choices=("earliest", "latest"), default="earliest",
-                        help="with --shadow: read the inputs from their start (a backtest over "
-                        "what the topics keep) or only what comes next")
-    demo = commands.add_parser("demo", help="local broker + worker + synthetic stream; "
-                               "prints alerts as they arrive")
-    demo.add_argument("--customers", type=int, default=3000, help="background customers")
-    demo.add_argument("--keep-running", action="store_true",
-                      help="leave worker and broker running at the end (Ctrl-C stops)")
-    demo.add_argument("--jsonl", type=Path, default=None, metavar="FILE",
-                      help="only write the demo's stream to FILE as JSON Lines (no broker), "
-                      "for amlstream backtest")
-    alerts = commands.add_parser("alerts", help="tail the alerts topic, one line per alert")
-    alerts.add_argument("--from-beginning", action="store_true",
-                        help="read the topic from its start (default: only new alerts)")
-    alerts.add_argument("--limit", type=int, default=None,
-                        help="stop after exactly this many alerts (after the filters)")
-    alerts.add_argument("--customer", default=None, metavar="ID",
-                        help="only this customer's alerts")
-    alerts.add_argument("--rule", default=None, metavar="RULE_ID", help="only this rule's alerts")
-    alerts.add_argument("--severity", default=None,
-                        choices=("low", "medium", "high", "critical"),
-                        help="only alerts of this severity or a higher one")
-    alerts.add_argument("--json", action="store_true",
-                        help="print each alert as JSON, evidence included (one per line)")
-    alerts.add_argument("--idle-exit-s", type=float, default=None,
-                        help="stop after this many seconds without a new alert")
-    schemas = commands.add_parser("schemas", help="write the JSON Schema of every wire model")
-    schemas.add_argument("--out", default="schemas/json", help="output directory")
-    cli_rules.add_commands(commands)
-    cli_intel.add_commands(commands)
-    cli_backtest.add_commands(commands)
-    cli_evaluate.add_commands(commands)
-    args = parser.parse_args(argv)
-    handlers = {"worker": _worker, "schemas": _schemas, "alerts": _alerts, "demo": _demo}
+    """Run ``amlstream`` with ``argv`` (default: the process's arguments); the exit code."""
+    options = Options()
+    broker = os.environ.get("AMLSTREAM_BROKER")  # --broker changes it for this run only
     try:
-        if hasattr(args, "handler"):
-            return int(args.handler(args))
-        return handlers[args.command](args)
-    except KafkaSecurityError as exc:
-        print(f"amlstream: {exc}", file=sys.stderr, flush=True)
-        return 2
-    except KafkaConnectionError:
-        if os.environ.get("AMLSTREAM_LOG_LEVEL", "").lower() == "debug":
-            traceback.print_exc()
-        from agents.demo import DEMO_PORT
-        print(f"amlstream: cannot reach the Kafka broker at {Settings().bootstrap} "
-              "(AMLSTREAM_BROKER): start it, or set AMLSTREAM_BROKER to a running one (the "
-              f"demo's, while it runs: kafka://127.0.0.1:{DEMO_PORT})", file=sys.stderr,
-              flush=True)
-        return 2
-    except ValidationError as exc:
-        if exc.title != Settings.__name__:
+        return int(root.main(argv, "amlstream", standalone_mode=False, obj=options) or 0)
+    except click.ClickException as exc:  # a usage error: Click's short message
+        exc.show()
+        return exc.exit_code
+    except click.Abort:  # Ctrl-C
+        return 130
+    except Exception as exc:
+        message = _user_message(exc)
+        if message is None:
             raise
-        print(f"amlstream: invalid settings: {_settings_errors(exc)}", file=sys.stderr, flush=True)
+        if options.debug or os.environ.get("AMLSTREAM_LOG_LEVEL", "").lower() == "debug":
+            traceback.print_exc()
+        print(f"amlstream: {message}", file=sys.stderr, flush=True)
         return 2
+    finally:
+        if broker is None:
+            os.environ.pop("AMLSTREAM_BROKER", None)
+        else:
+            os.environ["AMLSTREAM_BROKER"] = broker
+
+
+def _user_message(exc: Exception) -> str | None:
+    """The line to say for a failure the user can fix; None for any other (a bug)."""
+    if isinstance(exc, UserError | BrokerUnreachable | KafkaSecurityError | TopicPartitionsError):
+        return str(exc)
+    if isinstance(exc, KafkaConnectionError):  # reached at first, lost since
+        return unreachable_message(Settings().bootstrap)
+    if isinstance(exc, ValidationError) and exc.title == Settings.__name__:
+        return f"invalid settings: {_settings_errors(exc)}"
+    return None
 
 
 def _settings_errors(exc: ValidationError) -> str:

@@ -2,7 +2,6 @@
 sets, or the values of one threshold, compare. The events go through the worker's own replay
 path (``streams.replay``) in memory; nothing is read from or written to Kafka."""
 
-import argparse
 import asyncio
 import gc
 import signal
@@ -13,11 +12,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import click
 import orjson
 
-from agents import kafka_clients
+from agents import broker_wait, kafka_clients
+from agents.cli_common import Arg, Command, UserError, broker_option
 from agents.settings import Settings
 from schemas.alerts import Alert
 from streams.backtest import (
@@ -45,10 +47,6 @@ DEFAULT_TIMING = NetworkTiming()
 TOPIC_WAIT_MS = 5000
 
 
-class UserError(Exception):
-    """A problem the user can fix, told in one line (no traceback)."""
-
-
 @dataclass(frozen=True)
 class Job:
     """What each process of a run needs besides its records."""
@@ -59,46 +57,55 @@ class Job:
     """The network stages' timing (None: S1 alone, as ``AMLSTREAM_NETWORK=off``)."""
 
 
-def add_commands(commands: Any) -> None:
-    parser = commands.add_parser(
-        "backtest", help="run a rule set over past events (JSON Lines) and summarise",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("events", nargs="*", type=Path,
-                        help='JSON Lines files, one {"topic": ..., "event": {...}} a line')
-    parser.add_argument("--topics", action="store_true",
-                        help="instead of files: the input topics on the broker "
-                        "(AMLSTREAM_BROKER), read whole without joining any group")
-    parser.add_argument("--since", type=_event_time, default=None, metavar="TIME",
-                        help="with --topics: events at or after this event time (ISO-8601)")
-    parser.add_argument("--until", type=_event_time, default=None, metavar="TIME",
-                        help="with --topics: events before this event time (ISO-8601)")
-    parser.add_argument("--compare-topics", nargs=2, default=None, metavar=("A", "B"),
-                        help="instead of events: the diff of two alert topics on the broker, "
-                        "e.g. alerts and a shadow run's NAME-alerts (AMLSTREAM_BROKER)")
-    parser.add_argument("--rules", type=Path, default=None,
-                        help="rule file (default: AMLSTREAM_RULES_PATH, config/rules.yaml)")
-    parser.add_argument("--compare", type=Path, default=None, metavar="FILE2",
-                        help="a second rule file: the same events under both, and the diff")
-    parser.add_argument("--sweep", default=None, metavar="SETTING=V1,V2,...",
-                        help="alert and customer counts for each value of one setting, e.g. "
-                        "structuring.margin_pct=5,10,15 or tiers.1.large_transfer_usd=5000,10000")
-    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
-                        help="write alerts, risk changes and dead letters as JSON Lines here")
-    parser.add_argument("--report", type=Path, default=None, metavar="FILE.html",
-                        help="write a self-contained HTML report with plots")
-    parser.add_argument("--partitions", type=int, default=None,
-                        help="input partitions, as in production (default: AMLSTREAM_PARTITIONS)")
-    parser.add_argument("--jobs", type=int, default=None,
-                        help="processes, each taking some partitions (default: the cores, at "
-                        "most the partitions); the same alerts as one")
-    parser.add_argument("--network-lateness-s", type=int, default=None, metavar="S",
-                        help="as the worker's AMLSTREAM_NETWORK_LATENESS_S (default: it)")
-    parser.add_argument("--network-hop-delay-s", type=int, default=None, metavar="S",
-                        help="as the worker's AMLSTREAM_NETWORK_HOP_DELAY_S (default: it)")
-    parser.set_defaults(handler=run)
+def _event_time_option(ctx: click.Context, param: click.Parameter,
+                       value: str | None) -> datetime | None:
+    return None if value is None else _event_time(value)
 
 
-def network_timing(settings: Settings, args: argparse.Namespace) -> NetworkTiming | None:
+@click.command(
+    cls=Command, short_help="Run a rule set over past events (JSON Lines) and summarise.",
+    help="Run a rule set over past events and summarise what it would have raised; compare "
+    "two rule sets (--compare), or the values of one setting (--sweep). The events go "
+    "through the worker's own replay path in memory: nothing is read from or written to "
+    "Kafka, except with --topics or --compare-topics.")
+@click.argument("events", cls=Arg, nargs=-1, type=click.Path(path_type=Path),
+                help='JSON Lines files of events, one {"topic": ..., "event": {...}} a line.')
+@click.option("--topics", is_flag=True,
+              help="Instead of files: the input topics on the broker (AMLSTREAM_BROKER), read "
+              "whole without joining any group.")
+@click.option("--since", default=None, metavar="TIME", callback=_event_time_option,
+              help="With --topics: events at or after this event time (ISO-8601).")
+@click.option("--until", default=None, metavar="TIME", callback=_event_time_option,
+              help="With --topics: events before this event time (ISO-8601).")
+@click.option("--compare-topics", nargs=2, default=None, metavar="A B",
+              help="Instead of events: the diff of two alert topics on the broker, e.g. "
+              "alerts and a shadow run's NAME-alerts (AMLSTREAM_BROKER).")
+@click.option("--rules", type=click.Path(path_type=Path), default=None, metavar="FILE",
+              help="Rule file (default: AMLSTREAM_RULES_PATH, config/rules.yaml).")
+@click.option("--compare", type=click.Path(path_type=Path), default=None, metavar="FILE2",
+              help="A second rule file: the same events under both, and the diff.")
+@click.option("--sweep", default=None, metavar="SETTING=V1,V2,...",
+              help="Alert and customer counts for each value of one setting, e.g. "
+              "structuring.margin_pct=5,10,15 or tiers.1.large_transfer_usd=5000,10000.")
+@click.option("--out", type=click.Path(path_type=Path), default=None, metavar="DIR",
+              help="Write alerts, risk changes and dead letters as JSON Lines here.")
+@click.option("--report", type=click.Path(path_type=Path), default=None, metavar="FILE.html",
+              help="Write a self-contained HTML report with plots.")
+@click.option("--partitions", type=int, default=None, metavar="N",
+              help="Input partitions, as in production (default: AMLSTREAM_PARTITIONS).")
+@click.option("--jobs", type=int, default=None, metavar="N",
+              help="Processes, each taking some partitions (default: the cores, at most the "
+              "partitions); the same alerts as one.")
+@click.option("--network-lateness-s", type=int, default=None, metavar="S",
+              help="As the worker's AMLSTREAM_NETWORK_LATENESS_S (default: it).")
+@click.option("--network-hop-delay-s", type=int, default=None, metavar="S",
+              help="As the worker's AMLSTREAM_NETWORK_HOP_DELAY_S (default: it).")
+@broker_option
+def backtest(**options: Any) -> int:
+    return run(SimpleNamespace(**options))
+
+
+def network_timing(settings: Settings, args: Any) -> NetworkTiming | None:
     """The worker's network settings, or the options that override them."""
     if not settings.network:
         return None
@@ -108,7 +115,7 @@ def network_timing(settings: Settings, args: argparse.Namespace) -> NetworkTimin
                          settings.network_hop_delay_s if hop_delay_s is None else hop_delay_s)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: Any) -> int:
     try:
         return _run(args)
     except UserError as exc:
@@ -133,8 +140,10 @@ def _check_rules(path: Path, overrides: tuple[tuple[str, str], ...] = ()) -> str
         raise UserError(f"{path}: {exc}") from None
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: Any) -> int:
     settings = Settings()
+    if args.compare_topics is not None or args.topics:
+        broker_wait.wait_for_broker(settings)
     if args.compare_topics is not None:
         topic_a, topic_b = args.compare_topics
         alerts_a, alerts_b = asyncio.run(read_alert_topics(settings, [topic_a, topic_b]))
@@ -295,7 +304,7 @@ def _event_time(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise argparse.ArgumentTypeError(
+        raise click.BadParameter(
             f"{text!r} is not an ISO-8601 time such as 2026-11-01T00:00:00Z") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 

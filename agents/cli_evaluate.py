@@ -6,19 +6,23 @@
 as the worker); the alerts are scored per customer (``streams.evaluation``).
 """
 
-import argparse
 import json
 import sys
 import time
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import click
+
+from agents.cli_common import Command
 from agents.settings import Settings
 from streams.amlsim import AmlsimError, AmlsimOptions, events, read_sample
 from streams.backtest import run_backtest
-from streams.evaluation import as_json, evaluate, render
+from streams.evaluation import as_json, render
+from streams.evaluation import evaluate as score
 from streams.jsonl import read_events
 from streams.labels import Label, LabelError, read_labels
 from streams.ruleset import RuleSetError, load_rules
@@ -64,7 +68,7 @@ def _progress(inputs: Iterable[tuple[str, bytes | None, bytes]],
     print(f"\r{PROG}: {count} events    ", file=sys.stderr, flush=True)
 
 
-def _inputs(args: argparse.Namespace, line_of: list[int]) -> tuple[
+def _inputs(args: Any, line_of: list[int]) -> tuple[
         str, Iterable[tuple[str, bytes | None, bytes]], dict[str, Label]]:
     if args.amlsim:
         if args.labels:
@@ -82,7 +86,7 @@ def _inputs(args: argparse.Namespace, line_of: list[int]) -> tuple[
     return f"events {args.events}, labels {args.labels}", _jsonl(events_path, line_of), labels
 
 
-def _run(args: argparse.Namespace) -> dict[str, Any]:
+def _run(args: Any) -> dict[str, Any]:
     rules_path = Path(args.rules) if args.rules else Settings().rules_path
     try:
         rules = load_rules(rules_path)
@@ -93,7 +97,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     source, inputs, labels = _inputs(args, line_of)
     result = run_backtest(_progress(inputs), rules)
     enabled = [name for name, config in rules.config.rules if config.enabled]
-    evaluation = evaluate(result.alerts, labels, enabled)
+    evaluation = score(result.alerts, labels, enabled)
     rejected = [f"{'line ' + str(line_of[p]) if line_of else 'input ' + str(p + 1)}: {why}"
                 for p, why in result.rejected[:3]]
     return {"source": source, "rules": str(rules_path), "rule_set_version": rules.version,
@@ -103,7 +107,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
             "evaluation": evaluation}
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: Any) -> int:
     try:
         report = _run(args)
     except (_Fail, AmlsimError, LabelError) as exc:
@@ -124,25 +128,30 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    evaluate_cmd = commands.add_parser(
-        "evaluate", help="run the rules over labelled events; recall, false positives per rule")
-    source = evaluate_cmd.add_mutually_exclusive_group(required=True)
-    source.add_argument("--amlsim", metavar="DIR",
-                        help="an IBM AMLSim sample folder (nodes.csv, transactions.csv)")
-    source.add_argument("--events", metavar="FILE.jsonl",
-                        help='JSON Lines of {"topic": ..., "event": {...}} (needs --labels)')
-    evaluate_cmd.add_argument("--labels", metavar="FILE.csv",
-                              help="customer_id,label[,typology]; label suspicious or normal")
-    evaluate_cmd.add_argument("--rules", metavar="FILE",
-                              help="rule file (default: AMLSTREAM_RULES_PATH)")
-    evaluate_cmd.add_argument("--step-s", type=int, default=86_400,
-                              help="AMLSim: seconds per time step (default 1 day)")
-    evaluate_cmd.add_argument("--start", default="2026-01-01T00:00:00Z",
-                              help="AMLSim: onboarding time and start of step 0")
-    evaluate_cmd.add_argument("--kyc-tier", type=int, default=1, choices=range(4),
-                              help="AMLSim: KYC tier of every customer (default 1)")
-    evaluate_cmd.add_argument("--country", default="US",
-                              help="AMLSim: country of every customer (default US)")
-    evaluate_cmd.add_argument("--json", action="store_true", help="machine-readable output")
-    evaluate_cmd.set_defaults(handler=run)
+@click.command(
+    cls=Command, short_help="Run the rules over labelled events; recall, false positives.",
+    help="Run a rule set over labelled events and score its alerts per customer: recall, "
+    "false positives and hits per rule. The events are an IBM AMLSim sample (--amlsim DIR) "
+    "or JSON Lines with a CSV of labels (--events FILE.jsonl --labels FILE.csv).")
+@click.option("--amlsim", default=None, metavar="DIR",
+              help="An IBM AMLSim sample folder (nodes.csv, transactions.csv).")
+@click.option("--events", default=None, metavar="FILE.jsonl",
+              help='JSON Lines of {"topic": ..., "event": {...}} (needs --labels).')
+@click.option("--labels", default=None, metavar="FILE.csv",
+              help="customer_id,label[,typology]; label suspicious or normal.")
+@click.option("--rules", default=None, metavar="FILE",
+              help="Rule file (default: AMLSTREAM_RULES_PATH).")
+@click.option("--step-s", type=int, default=86_400, show_default=True,
+              help="AMLSim: seconds per time step (1 day).")
+@click.option("--start", default="2026-01-01T00:00:00Z", show_default=True,
+              help="AMLSim: onboarding time and start of step 0.")
+@click.option("--kyc-tier", type=click.IntRange(0, 3), default=1, show_default=True,
+              help="AMLSim: KYC tier of every customer.")
+@click.option("--country", default="US", show_default=True,
+              help="AMLSim: country of every customer.")
+@click.option("--json", "json_output", is_flag=True, help="Machine-readable output (JSON).")
+def evaluate(**options: Any) -> int:
+    if (options["amlsim"] is None) == (options["events"] is None):
+        raise click.UsageError("give one of --amlsim DIR and --events FILE.jsonl")
+    options["json"] = options.pop("json_output")
+    return run(SimpleNamespace(**options))

@@ -6,7 +6,6 @@ each invalid one with its line and reason. ``show`` prints the entries in force 
 (which ``publish`` reads back). ``remove LIST ADDRESS`` publishes a tombstone.
 """
 
-import argparse
 import asyncio
 import csv
 import sys
@@ -14,10 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import click
 import orjson
 from pydantic import ValidationError
 
 from agents import intel_feed
+from agents.cli_common import Arg, Group, broker_option, kafka_settings
 from agents.settings import Settings
 from schemas.intel import AddressIntel
 from streams.intel import LISTS, IntelError, parse_listing, to_listing
@@ -86,16 +87,29 @@ def read_entries(path: Path) -> tuple[list[Record], list[str]]:
     return records, rejected
 
 
-def publish_file(args: argparse.Namespace) -> int:
-    path = Path(args.file)
+@click.group(cls=Group, short_help="Publish, show or remove address intelligence.",
+             help="Address intelligence (sanctioned, mixer, service and risky addresses) on "
+             "the address-intel topic, which running workers follow.")
+def intel() -> None:
+    pass
+
+
+@intel.command("publish", short_help="Validate a CSV or JSON Lines file; publish the valid.",
+               help="Validate a CSV file (with a header row of the field names) or JSON Lines "
+               "file (one entry per line) and publish its valid entries; each invalid one is "
+               "named with its line and reason (exit 1).")
+@click.argument("file", cls=Arg, type=click.Path(path_type=Path),
+                help="The entries: CSV with a header row, or JSON Lines.")
+@broker_option
+def publish_file(file: Path) -> int:
     try:
-        records, rejected = read_entries(path)
+        records, rejected = read_entries(file)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        print(f"cannot read {path}: {exc}", file=sys.stderr)
+        print(f"cannot read {file}: {exc}", file=sys.stderr)
         return 1
     for reason in rejected:
         print(f"rejected {reason}", file=sys.stderr)
-    settings = Settings()
+    settings = kafka_settings() if records else Settings()
     published = asyncio.run(intel_feed.publish(settings, records)) if records else 0
     print(f"published {published} entries to {settings.address_intel_topic}, "
           f"rejected {len(rejected)}")
@@ -121,13 +135,18 @@ def in_force(records: list[tuple[bytes | None, bytes | None]]) -> tuple[dict[str
     return entries, invalid
 
 
-def show(args: argparse.Namespace) -> int:
-    settings = Settings()
+@intel.command(short_help="Print the entries in force as JSON Lines.",
+               help="Print the entries in force on the address-intel topic as JSON Lines "
+               "(which publish reads back); a count on stderr.")
+@click.option("--address", default=None, help="Only this address's entries.")
+@broker_option
+def show(address: str | None) -> int:
+    settings = kafka_settings()
     entries, invalid = in_force(asyncio.run(intel_feed.read_all(settings)))
-    address = canonical_address(args.address.strip()) if args.address else None
+    wanted = canonical_address(address.strip()) if address else None
     shown = 0
     for key in sorted(entries):
-        if address is None or key.partition(":")[2] == address:
+        if wanted is None or key.partition(":")[2] == wanted:
             print(entries[key].decode())
             shown += 1
     print(f"# {shown} of {len(entries)} entries in force on {settings.address_intel_topic}"
@@ -135,29 +154,19 @@ def show(args: argparse.Namespace) -> int:
     return 0
 
 
-def remove(args: argparse.Namespace) -> int:
-    address = args.address.strip()
+@intel.command(short_help="Remove an address from a list (a tombstone).",
+               help="Remove an address from a list: publish a tombstone for its entry.")
+@click.argument("list_name", metavar="LIST", cls=Arg, type=click.Choice(LISTS),
+                help=f"The list: {', '.join(LISTS)}.")
+@click.argument("address", cls=Arg, help="The address, as listed (any letter case).")
+@broker_option
+def remove(list_name: str, address: str) -> int:
+    address = address.strip()
     if not address:
         print("the address is empty", file=sys.stderr)
         return 1
-    key = f"{args.list}:{canonical_address(address)}"
-    settings = Settings()
+    key = f"{list_name}:{canonical_address(address)}"
+    settings = kafka_settings()
     asyncio.run(intel_feed.publish(settings, [(key.encode(), None)]))
     print(f"removed {key} (tombstone published to {settings.address_intel_topic})")
     return 0
-
-
-def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    intel = commands.add_parser("intel", help="publish, show or remove address intelligence")
-    actions = intel.add_subparsers(dest="intel_command", required=True)
-    publish = actions.add_parser("publish", help="validate a CSV (with a header) or JSON Lines "
-                                 "file of entries and publish the valid ones")
-    publish.add_argument("file")
-    publish.set_defaults(handler=publish_file)
-    listing = actions.add_parser("show", help="print the entries in force as JSON Lines")
-    listing.add_argument("--address", default=None, help="only this address's entries")
-    listing.set_defaults(handler=show)
-    tombstone = actions.add_parser("remove", help="remove an address from a list")
-    tombstone.add_argument("list", choices=LISTS)
-    tombstone.add_argument("address")
-    tombstone.set_defaults(handler=remove)

@@ -1,14 +1,14 @@
 """``amlstream rules validate | publish | show``: rule sets for workers that keep running."""
 
-import argparse
 import asyncio
 import sys
 from pathlib import Path
 
+import click
 import yaml
 
+from agents.cli_common import Arg, Group, broker_option, kafka_settings, rule_file_problem
 from agents.rules_feed import publish, read_latest
-from agents.settings import Settings
 from streams.ruleset import CompiledRules, RuleSetError, load_rules, missing_rule_sections
 
 
@@ -19,46 +19,66 @@ def _summary(rules: CompiledRules) -> str:
             f"{len(rules.sanctioned)} sanctioned and {len(rules.mixers)} mixer addresses")
 
 
-def _load(path: str) -> CompiledRules | None:
+def _load(path: Path) -> CompiledRules | None:
     try:
-        return load_rules(Path(path))
+        return load_rules(path)
     except RuleSetError as exc:
-        message = str(exc)
-        if not message.startswith("cannot read"):
-            message = f"{path}: {message}"
-        print(f"amlstream rules: {message}", file=sys.stderr)
+        print(f"amlstream rules: {rule_file_problem(path, exc)}", file=sys.stderr)
         return None
 
 
-def validate(args: argparse.Namespace) -> int:
-    rules = _load(args.file)
-    if rules is None:
+@click.group(cls=Group, short_help="Validate, publish or show rule sets.",
+             help="Validate a rule file, publish it to the rules topic (running workers apply "
+             "it), or show the rule set in force.")
+def rules() -> None:
+    pass
+
+
+@rules.command(short_help="Check a rule file (and its lists) without publishing.",
+               help="Check a rule file and the list files it names, without publishing: "
+               "every problem named (a YAML error by line, the nearest setting for a typo), "
+               "and a warning for a rule with no section. Exit 1 if it is invalid.")
+@click.argument("file", cls=Arg, type=click.Path(path_type=Path), help="The rule file (YAML).")
+def validate(file: Path) -> int:
+    compiled = _load(file)
+    if compiled is None:
         return 1
-    document = yaml.safe_load(Path(args.file).read_text(encoding="utf-8"))
+    document = yaml.safe_load(file.read_text(encoding="utf-8"))
     for name in missing_rule_sections(document):
-        print(f"warning: {args.file}: rule {name} has no section under rules: it runs on its "
+        print(f"warning: {file}: rule {name} has no section under rules: it runs on its "
               "defaults (add the section to set them, or enabled: false)", file=sys.stderr)
-    print(f"valid: {_summary(rules)}")
+    print(f"valid: {_summary(compiled)}")
     return 0
 
 
-def publish_file(args: argparse.Namespace) -> int:
-    rules = _load(args.file)
-    if rules is None:
+@rules.command("publish", short_help="Validate, then publish to the rules topic.",
+               help="Validate a rule file, then publish it to the rules topic: running workers "
+               "apply it. A version already in force is refused (exit 1), as is an invalid "
+               "file.")
+@click.argument("file", cls=Arg, type=click.Path(path_type=Path),
+                help="The rule file (YAML) to publish.")
+@broker_option
+def publish_file(file: Path) -> int:
+    compiled = _load(file)
+    if compiled is None:
         return 1
-    settings = Settings()
+    settings = kafka_settings()
     current = asyncio.run(read_latest(settings))
-    if current is not None and current.version == rules.version:
-        print(f"version {rules.version} is already published: give the new rule set a new "
+    if current is not None and current.version == compiled.version:
+        print(f"version {compiled.version} is already published: give the new rule set a new "
               "version, so that alerts say which one produced them", file=sys.stderr)
         return 1
-    asyncio.run(publish(settings, rules.config))
-    print(f"published to {settings.rules_topic}: {_summary(rules)}")
+    asyncio.run(publish(settings, compiled.config))
+    print(f"published to {settings.rules_topic}: {_summary(compiled)}")
     return 0
 
 
-def show(args: argparse.Namespace) -> int:
-    settings = Settings()
+@rules.command(short_help="Print the rule set in force on the rules topic.",
+               help="Print the rule set in force on the rules topic, as YAML (or, if none is "
+               "published, which file the workers use).")
+@broker_option
+def show() -> int:
+    settings = kafka_settings()
     current = asyncio.run(read_latest(settings))
     if current is None:
         print(f"no rule set on {settings.rules_topic}: workers use {settings.rules_path}")
@@ -66,17 +86,3 @@ def show(args: argparse.Namespace) -> int:
     print(f"# in force: {_summary(current)}")
     print(yaml.safe_dump(current.config.model_dump(mode="json"), sort_keys=False), end="")
     return 0
-
-
-def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    rules = commands.add_parser("rules", help="validate, publish or show rule sets")
-    actions = rules.add_subparsers(dest="rules_command", required=True)
-    for name, handler, help_text in (
-        ("validate", validate, "check a rule file (and its lists) without publishing"),
-        ("publish", publish_file, "validate, then publish to the rules topic: workers apply it"),
-    ):
-        action = actions.add_parser(name, help=help_text)
-        action.add_argument("file")
-        action.set_defaults(handler=handler)
-    actions.add_parser("show", help="print the rule set in force on the topic").set_defaults(
-        handler=show)

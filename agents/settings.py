@@ -17,6 +17,9 @@ class Settings(BaseSettings):
 
     app_id: str = Field("amlstream", description="Consumer group and prefix of internal topics.")
     broker: str = Field("kafka://127.0.0.1:9092", description="Kafka bootstrap, kafka://host:port.")
+    broker_wait_s: float = Field(
+        30.0, ge=0, description="How long a command waits for an unreachable broker at start, "
+        "retrying every 5 s with a countdown on stderr, before it gives up (0: one attempt).")
     broker_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "PLAINTEXT", description="How every Kafka client connects: PLAINTEXT, SSL (TLS), "
         "SASL_PLAINTEXT (SASL login, no TLS) or SASL_SSL (SASL login over TLS).")

@@ -22,6 +22,11 @@ FLOW_TABLE = "flow-state"
 """The worker's Faust tables (S1's, S2's, S3's), each backed by ``<app id>-<name>-changelog``."""
 
 
+class TopicPartitionsError(RuntimeError):
+    """An existing topic whose partition count is not ``AMLSTREAM_PARTITIONS``; the message
+    names the topic, both counts and what to do."""
+
+
 def internal_topics(settings: Settings) -> list[str]:
     """The network stages' topics (none when they are off)."""
     return [settings.cp_legs_topic, settings.flows_topic] if settings.network else []
@@ -89,15 +94,15 @@ async def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> None:
             admin, [*names, *compacted, *changelogs, *internal_topics(settings)])
         for name in settings.input_topics:
             if name in partitions and partitions[name] != settings.partitions:
-                raise RuntimeError(
+                raise TopicPartitionsError(
                     f"topic {name} has {partitions[name]} partitions but AMLSTREAM_PARTITIONS "
-                    f"is {settings.partitions}: the inputs and the state must match"
-                )
+                    f"is {settings.partitions}: the inputs and the state must match; set "
+                    f"AMLSTREAM_PARTITIONS={partitions[name]}, the count the topic has")
         missing = [NewTopic(name, settings.partitions, 1) for name in names
                    if name not in partitions]
         for name in internal_topics(settings):
             if name in partitions and partitions[name] != settings.partitions:
-                raise RuntimeError(
+                raise TopicPartitionsError(
                     f"internal topic {name} has {partitions[name]} partitions but "
                     f"AMLSTREAM_PARTITIONS is {settings.partitions}: the network stages need "
                     "the same count (changing it is a reset: delete the internal topics)")

@@ -4,7 +4,7 @@ consumer; the real one is exercised by the demo's integration test)."""
 import json
 from types import SimpleNamespace
 
-from agents import alert_tail
+from agents import alert_tail, broker_wait
 from agents.alert_tail import AlertFilter, selected, tail_alerts
 from agents.cli import main
 from agents.settings import Settings
@@ -64,6 +64,7 @@ async def test_the_limit_is_exact_even_within_one_fetch(monkeypatch, capsys):
 
 
 def test_the_command_takes_the_filters(monkeypatch):
+    monkeypatch.setattr(broker_wait, "reach", lambda bootstrap: None)  # the broker is "up"
     seen = {}
 
     async def fake(settings, **kwargs):
@@ -76,8 +77,12 @@ def test_the_command_takes_the_filters(monkeypatch):
     assert seen["as_json"] is True and seen["limit"] == 2
 
 
-def test_an_unreachable_broker_is_one_line_naming_the_setting(monkeypatch, capsys):
+def test_a_broker_lost_after_the_check_is_one_line_naming_the_setting(monkeypatch, capsys):
+    """The broker answered ``broker_wait``, then the consumer could not bootstrap (a broker
+    that went away); a broker never reached is tested in test_cli.py."""
     from aiokafka.errors import KafkaConnectionError
+
+    monkeypatch.setattr(broker_wait, "reach", lambda bootstrap: None)
 
     async def unreachable(client, settings):
         raise KafkaConnectionError("Unable to bootstrap from [('127.0.0.1', 1)]")

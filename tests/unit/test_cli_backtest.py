@@ -105,10 +105,16 @@ def test_a_user_error_is_one_line_naming_the_problem(events_file, args, capsys):
     assert any(word in err[-1] for word in ("missing.jsonl", "nope.yaml", "nope", "margin"))
 
 
-def test_an_unknown_option_is_refused(events_file):
-    with pytest.raises(SystemExit) as exited:
-        main(["backtest", str(events_file), "--no-such-option"])
-    assert exited.value.code == 2
+def test_an_unknown_option_is_refused(events_file, capsys):
+    assert main(["backtest", str(events_file), "--no-such-option"]) == 2
+    err = capsys.readouterr().err
+    assert "No such option: --no-such-option" in err and "Traceback" not in err
+
+
+def test_a_time_that_is_not_iso_8601_is_a_usage_error(events_file, capsys):
+    assert main(["backtest", "--topics", "--since", "yesterday"]) == 2
+    err = capsys.readouterr().err
+    assert "'yesterday' is not an ISO-8601 time" in err and "--since" in err
 
 
 @pytest.mark.parametrize(("value", "kept"), [
