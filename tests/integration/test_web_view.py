@@ -17,6 +17,7 @@ from urllib.parse import quote
 import orjson
 import pytest
 
+from agents.cli import main
 from agents.local_broker import free_port_pair
 from schemas.alerts import Alert
 from schemas.dead_letters import DeadLetter
@@ -90,7 +91,7 @@ def _chromium_dom(url: str, profile: Path) -> str:
 
 async def test_any_worker_answers_for_any_customer_and_decisions_apply(deployment,
                                                                         request_cleanup,
-                                                                        tmp_path):
+                                                                        tmp_path, monkeypatch):
     first, second = deployment.worker("state-a"), deployment.worker("state-b")
     second.env["AMLSTREAM_METRICS_PORT"] = str(free_port_pair())
     for worker in (first, second):
@@ -126,18 +127,26 @@ async def test_any_worker_answers_for_any_customer_and_decisions_apply(deploymen
     assert _get(ports[0], "/api/customers/nobody")[0] == 404
     assert _get(ports[0], "/live") == (200, {"live": True})
 
-    # A false positive for one customer; a bad decision for another.
+    # A false positive for one customer, as an analyst records it (amlstream decide); a bad
+    # decision for another.
     target = on_second[0]
     alert = alerts[target]
+    for name, value in first.env.items():
+        if name.startswith("AMLSTREAM_"):
+            monkeypatch.setenv(name, value)
+    assert await asyncio.to_thread(main, [
+        "decide", alert.alert_id, "--customer", target, "--rule", alert.rule_id,
+        "--decision", "false_positive", "--by", "analyst-7",
+        "--reason", "payroll of a known client <b>ok</b>"]) == 0
     await deployment.produce([
-        _decision(alert, END - timedelta(hours=2)),
         _decision(alerts[CUSTOMERS[0] if target != CUSTOMERS[0] else CUSTOMERS[1]],
                   END - timedelta(hours=2), decision="maybe"),
     ])
+    after = datetime.now(UTC).replace(microsecond=0)  # the decision's time: what follows
     follow_up = Scenario(target, target, ())
     b = ScenarioBuilder(follow_up)
-    b.transfer(END - timedelta(hours=1), "out", "60000.00", address=X)  # whitelisted now
-    b.transfer(END - timedelta(minutes=30), "out", "60000.00", address=Y)
+    b.transfer(after + timedelta(minutes=1), "out", "60000.00", address=X)  # whitelisted now
+    b.transfer(after + timedelta(minutes=2), "out", "60000.00", address=Y)
     await deployment.produce(to_messages([follow_up]))
     records = await deployment.read(
         deployment.topics["alerts"],
@@ -145,7 +154,7 @@ async def test_any_worker_answers_for_any_customer_and_decisions_apply(deploymen
     mine = [a for a in (Alert.model_validate_json(r.value) for r in records)
             if a.customer_id == target and a.rule_id == "large_transfer"]
     assert [a.triggered_at for a in mine] == [END - timedelta(hours=3),
-                                              END - timedelta(minutes=30)]
+                                              after + timedelta(minutes=2)]
 
     letters = await deployment.read(deployment.topics["dead-letters"], lambda rs: len(rs) >= 1)
     [letter] = [DeadLetter.model_validate_json(r.value) for r in letters]
