@@ -52,9 +52,18 @@ def decide(alert_id: str, customer: str, rule: str, decision: str, decided_by: s
 
 async def _publish(settings: Settings, record: AlertDecision) -> None:
     from agents import kafka_clients
-    from agents.topics import ensure_topics
 
-    await ensure_topics(settings)  # the decisions topic with the inputs' partition count
+    topic = settings.decisions_topic
+    admin = kafka_clients.admin(settings)
+    await kafka_clients.start(admin, settings)
+    try:  # never created here: a broker's default partition count would not match the inputs
+        exists = topic in await kafka_clients.partition_counts(admin, [topic])
+    finally:
+        await admin.close()
+    if not exists:
+        raise UserError(f"decide: topic {topic} (AMLSTREAM_DECISIONS_TOPIC) does not exist: "
+                        "start the worker once (it creates it), or create it with "
+                        "AMLSTREAM_PARTITIONS partitions")
     producer = kafka_clients.producer(settings, acks="all")
     await kafka_clients.start(producer, settings)
     try:

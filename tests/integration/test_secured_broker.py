@@ -113,7 +113,8 @@ async def _grant_the_readme_acls(broker: LocalBroker, deployment: Any, app_id: s
     worker, upstream, publisher = "User:amlstream", "User:upstream", "User:publisher"
     grants = [
         *((worker, TOPIC, topics[name], LITERAL, (READ,))
-          for name in ("onboarding", "transactions", "rules", "address-intel")),
+          for name in ("onboarding", "transactions", "alert-decisions", "rules",
+                       "address-intel")),
         (worker, GROUP, app_id, LITERAL, (READ,)),
         *((worker, TOPIC, topics[name], LITERAL, (WRITE,))
           for name in ("alerts", "dead-letters", "customer-risk")),
