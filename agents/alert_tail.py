@@ -12,10 +12,23 @@ from schemas.alerts import Alert, Severity
 SEVERITY_ORDER = list(Severity)
 
 
+RULE_WIDTH = 25
+CUSTOMER_WIDTH = 28
+
+
+def fit(text: str, width: int) -> str:
+    """``text`` padded to ``width``, or shortened to it with its middle elided (``…``): the
+    columns stay aligned whatever an id's length (``--json`` prints it whole)."""
+    if len(text) <= width:
+        return text.ljust(width)
+    head = (width - 1) // 2
+    return f"{text[:head]}…{text[len(text) - (width - 1 - head):]}"
+
+
 def alert_line(alert: Alert) -> str:
     at = alert.triggered_at.strftime("%Y-%m-%d %H:%M:%SZ")
-    return (f"{alert.severity.value.upper():8} {at}  {alert.rule_id:24} {alert.customer_id:28} "
-            f"{alert.summary}")
+    return (f"{alert.severity.value.upper():8} {at}  {fit(alert.rule_id, RULE_WIDTH)} "
+            f"{fit(alert.customer_id, CUSTOMER_WIDTH)} {alert.summary}")
 
 
 @dataclass(frozen=True)

@@ -92,3 +92,14 @@ def test_a_broker_lost_after_the_check_is_one_line_naming_the_setting(monkeypatc
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and "127.0.0.1:1" in err[0] and "AMLSTREAM_BROKER" in err[0]
     assert "Traceback" not in err[0]
+
+
+def test_long_ids_keep_the_columns_aligned():
+    from agents.alert_tail import CUSTOMER_WIDTH, RULE_WIDTH, fit
+
+    assert fit("c-1", CUSTOMER_WIDTH) == "c-1".ljust(CUSTOMER_WIDTH)
+    long_id = "customer-" + "x" * 100 + "-tail"
+    shortened = fit(long_id, CUSTOMER_WIDTH)
+    assert len(shortened) == CUSTOMER_WIDTH
+    assert shortened.startswith("customer-") and shortened.endswith("-tail") and "…" in shortened
+    assert fit("retro_listed_counterparty", RULE_WIDTH) == "retro_listed_counterparty"
