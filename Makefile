@@ -51,9 +51,10 @@ test: lint
 	scripts/system-deps
 	$(BIN)/python -m pytest
 
-# The benchmark (not part of the tests): python -m bench --help for its options.
+# The benchmark (not part of the tests): python -m bench --help for its options. Each run is
+# added at the top of docs/performance.md, the measurement history.
 bench: $(BIN)/.installed
-	$(BIN)/python -m bench $(BENCH_ARGS)
+	$(BIN)/python -m bench --record docs/performance.md $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

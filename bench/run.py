@@ -339,6 +339,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warm-up-seconds", type=float, default=2.0,
                         help="the start of the latency run, measured apart")
     parser.add_argument("--timeout-s", type=float, default=1800.0)
+    parser.add_argument("--record", type=Path, default=None, metavar="FILE",
+                        help="also add the run's table, dated and with its command, at the top "
+                        "of the measurement history FILE (make bench: docs/performance.md)")
     args = parser.parse_args(argv)
     if not 0 <= args.warm_up_seconds < args.latency_seconds:
         parser.error("--warm-up-seconds must be at least 0 and less than --latency-seconds")
@@ -421,11 +424,29 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         broker.stop()
     width = max(len(label) for label, _ in rows)
+    table = [f"  {label:<{width}}  {value}" for label, value in rows]
     print(f"\namlstream benchmark: {args.events:,} transactions + {args.customers:,} onboarding, "
           f"{args.customers:,} customers, {args.partitions} partitions")
-    for label, value in rows:
-        print(f"  {label:<{width}}  {value}")
+    print("\n".join(table))
+    if args.record is not None:
+        command = " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])])
+        record_run(args.record, command, table)
+        say(f"recorded at the top of {args.record}")
     return 0
+
+
+def record_run(path: Path, command: str, table: list[str]) -> None:
+    """Insert the run (UTC date, command, table) before the first section of ``path``, the
+    measurement history: newest first, written by the bench itself."""
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Performance\n"
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    section = "\n".join([f"## {when}: `{command}`", "", "```", *table, "```", "", ""])
+    lines = text.splitlines(keepends=True)
+    first = next((n for n, line in enumerate(lines) if line.startswith("## ")), len(lines))
+    head = "".join(lines[:first])
+    if not head.endswith("\n\n"):
+        head = head.rstrip("\n") + "\n\n"
+    path.write_text(head + section + "".join(lines[first:]), encoding="utf-8")
 
 
 if __name__ == "__main__":

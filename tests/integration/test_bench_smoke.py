@@ -11,14 +11,21 @@ from bench.run import main
 pytestmark = pytest.mark.integration
 
 
-def test_benchmark_runs_and_prints_its_table(capsys):
+def test_benchmark_runs_prints_its_table_and_records_it(capsys, tmp_path):
+    history = tmp_path / "performance.md"
+    history.write_text("# Performance\n\nIntro.\n\n## an older run\n\nold table\n")
     assert main(["--events", "3000", "--customers", "300", "--partitions", "4",
-                 "--rate", "500", "--latency-seconds", "3", "--warm-up-seconds", "1"]) == 0
+                 "--rate", "500", "--latency-seconds", "3", "--warm-up-seconds", "1",
+                 "--record", str(history)]) == 0
     table = capsys.readouterr().out
     for row in ("baseline", "core alone", "worker (all rules", "event-to-alert latency",
                 "the worker's send of the alert", "plain consumer", "first 1 s, apart (warm-up)",
                 "peak RSS", "RSS over the", "state per customer"):
         assert row in table, table
+    recorded = history.read_text()
+    assert recorded.startswith("# Performance\n\nIntro.\n\n## ")
+    assert "`python -m bench --events 3000" in recorded and "state per customer" in recorded
+    assert recorded.index("state per customer") < recorded.index("## an older run")
 
 
 def test_instruction_count_runs_and_prints_decode_and_apply(capsys):
