@@ -1,4 +1,5 @@
-"""``amlstream rules validate | publish | show``: rule sets for workers that keep running."""
+"""``amlstream rules validate | publish | show | history``: rule sets for workers that keep
+running, and every version ever published."""
 
 import asyncio
 import sys
@@ -7,8 +8,15 @@ from pathlib import Path
 import click
 import yaml
 
-from agents.cli_common import Arg, Group, broker_option, kafka_settings, rule_file_problem
-from agents.rules_feed import publish, read_latest
+from agents.cli_common import (
+    Arg,
+    Group,
+    UserError,
+    broker_option,
+    kafka_settings,
+    rule_file_problem,
+)
+from agents.rules_feed import VersionConflictError, publish, read_history, read_latest
 from streams.ruleset import CompiledRules, RuleSetError, load_rules, missing_rule_sections
 
 
@@ -68,8 +76,38 @@ def publish_file(file: Path) -> int:
         print(f"version {compiled.version} is already published: give the new rule set a new "
               "version, so that alerts say which one produced them", file=sys.stderr)
         return 1
-    asyncio.run(publish(settings, compiled.config))
+    try:
+        asyncio.run(publish(settings, compiled.config))
+    except VersionConflictError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     print(f"published to {settings.rules_topic}: {_summary(compiled)}")
+    return 0
+
+
+@rules.command(short_help="List every rule set ever published, or print one version.",
+               help="List every rule-set version on the rules-history topic with when it was "
+               "published (oldest first), or print one version as published (YAML): what was "
+               "in force when an alert named it, for audit.")
+@click.option("--version", "version", default=None, metavar="VERSION",
+              help="Print this version's rule set instead of the list.")
+@broker_option
+def history(version: str | None) -> int:
+    settings = kafka_settings()
+    versions = asyncio.run(read_history(settings))
+    if version is not None:
+        published = versions.get(version)
+        if published is None:
+            raise UserError(f"version {version!r} is not on {settings.rules_history_topic} "
+                            f"(amlstream rules history lists the {len(versions)} there)")
+        print(f"# version {version}, published {published.published_at:%Y-%m-%d %H:%M:%S}Z")
+        print(yaml.safe_dump(published.config, sort_keys=False), end="")
+        return 0
+    if not versions:
+        print(f"no rule set on {settings.rules_history_topic} yet")
+        return 0
+    for published in sorted(versions.values(), key=lambda p: p.offset):
+        print(f"{published.published_at:%Y-%m-%d %H:%M:%S}Z  {published.version}")
     return 0
 
 

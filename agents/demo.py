@@ -16,7 +16,7 @@ from pathlib import Path
 from agents import kafka_clients
 from agents.alert_tail import alert_line
 from agents.settings import Settings
-from agents.topics import ensure_topics
+from agents.topics import ensure_topics, wait_for_leaders
 from agents.web_pages import customer_href
 from agents.worker_process import WorkerProcess
 from schemas.alerts import Alert
@@ -154,6 +154,7 @@ def run_demo(customers: int, keep_running: bool, jsonl: Path | None = None) -> i
     broker.start()
     try:
         asyncio.run(ensure_topics(settings))
+        asyncio.run(wait_for_leaders(settings, [*settings.input_topics, settings.alerts_topic]))
         say(f"starting the worker (log: {worker.log_path}) ...")
         worker.start()
         say(f"metrics: http://127.0.0.1:{METRICS_PORT}/metrics")

@@ -123,3 +123,24 @@ async def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> None:
             log.info("created topics %s", ", ".join(t.name for t in missing))
     finally:
         await admin.close()
+
+
+async def wait_for_leaders(settings: Settings, topics: list[str], timeout_s: float = 30.0) -> bool:
+    """Wait until every partition of ``topics`` has a leader (a topic just created has none
+    for a moment: a producer would log NotLeaderForPartition retries). False at the timeout."""
+    admin = kafka_clients.admin(settings)
+    await kafka_clients.start(admin, settings)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    try:
+        while True:
+            described = await admin.describe_topics(topics)
+            if all(t["error_code"] == 0 and t["partitions"]
+                   and all(p["leader"] >= 0 and p["error_code"] == 0 for p in t["partitions"])
+                   for t in described):
+                return True
+            if loop.time() > deadline:
+                return False
+            await asyncio.sleep(0.2)
+    finally:
+        await admin.close()

@@ -23,7 +23,8 @@ from agents.settings import Settings
 ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = {"worker", "demo", "alerts", "schemas", "rules", "intel", "backtest", "evaluate",
             "case", "decide"}
-KAFKA_COMMANDS = {"worker", "alerts", "rules publish", "rules show", "intel publish",
+KAFKA_COMMANDS = {"worker", "alerts", "rules publish", "rules show", "rules history",
+                  "intel publish",
                   "intel show", "intel remove", "backtest", "case", "decide"}
 """The commands with --broker (backtest: for --topics and --compare-topics)."""
 

@@ -6,8 +6,10 @@ Debian's chromium."""
 
 import asyncio
 import json
+import os
 import shutil
 import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -17,10 +19,8 @@ import orjson
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from click.testing import CliRunner
 
 from agents import kafka_clients
-from agents.cli_case import case
 from agents.rules_feed import VersionConflictError, publish, read_history, read_latest
 from agents.settings import Settings
 from agents.topics import ensure_topics
@@ -178,11 +178,9 @@ def test_case_file_of_one_customer(deployment: Any, tmp_path: Path) -> None:
             "AMLSTREAM_DECISIONS_TOPIC": deployment.topics["alert-decisions"],
             "AMLSTREAM_RULES_HISTORY_TOPIC": deployment.topics["rules-history"]}
     out = tmp_path / "cases"
-    runner = CliRunner()
-    result = runner.invoke(case, [target, "--out", str(out), "--broker",
-                                  f"kafka://{deployment.bootstrap}"], env=env)
-    assert result.exit_code == 0, (result.output, result.exception)
-    json_line, html_line, summary = result.stdout.splitlines()
+    stdout = _cli(["case", target, "--out", str(out), "--broker",
+                   f"kafka://{deployment.bootstrap}"], env)
+    json_line, html_line, summary = stdout.splitlines()
     json_path, html_path = Path(json_line), Path(html_line)
     assert json_path.parent == out and json_path.name.startswith(f"case-{target}-")
     assert html_path == json_path.with_suffix(".html")
@@ -239,11 +237,10 @@ def test_case_file_of_one_customer(deployment: Any, tmp_path: Path) -> None:
     assert rendered.count('<section class="alert high"') == 3
     assert "24h volume 21000.00 USD over 20000" in rendered
 
-    unknown = runner.invoke(case, ["nobody-here", "--broker",
-                                   f"kafka://{deployment.bootstrap}"], env=env)
-    assert unknown.exit_code == 2
+    unknown = _run(["case", "nobody-here", "--broker", f"kafka://{deployment.bootstrap}"], env)
+    assert unknown.returncode == 2
     assert unknown.stdout == ""
-    assert unknown.stderr.startswith("amlstream case: no record of customer 'nobody-here' on ")
+    assert unknown.stderr.startswith("amlstream: no record of customer 'nobody-here' on ")
     assert len(unknown.stderr.splitlines()) == 1
 
 
@@ -274,6 +271,15 @@ async def test_rules_history_keeps_every_version_once(deployment: Any) -> None:
     in_force = await read_latest(settings)
     assert in_force is not None and in_force.config == first
 
+    # The same, as an auditor reads it on the command line.
+    env = {"AMLSTREAM_BROKER": settings.broker,
+           "AMLSTREAM_RULES_HISTORY_TOPIC": settings.rules_history_topic}
+    listed = await asyncio.to_thread(_cli, ["rules", "history"], env)
+    assert [line.split()[-1] for line in listed.splitlines()] == ["hist-1", "hist-2"]
+    one = await asyncio.to_thread(_cli, ["rules", "history", "--version", "hist-2"], env)
+    assert one.startswith("# version hist-2, published ")
+    assert f"allowed_lateness_s: {shipped.allowed_lateness_s + 60}" in one
+
     admin = AIOKafkaAdminClient(bootstrap_servers=deployment.bootstrap)
     await admin.start()
     try:
@@ -285,3 +291,17 @@ async def test_rules_history_keeps_every_version_once(deployment: Any) -> None:
     assert len(described["partitions"]) == 1
     configs = {entry[0]: entry[1] for entry in response.resources[0][4]}
     assert configs["cleanup.policy"] == "compact"
+
+
+def _run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``amlstream ARGV`` in a child process with ``env``, as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "agents.cli", *argv],
+                          env={**os.environ, **env}, capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+def _cli(argv: list[str], env: dict[str, str]) -> str:
+    """``_run``: its standard output, once it exited 0."""
+    done = _run(argv, env)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
