@@ -17,6 +17,7 @@ from agents.cli_common import (
     rule_file_problem,
 )
 from agents.rules_feed import VersionConflictError, publish, read_history, read_latest
+from agents.settings import Settings
 from streams.ruleset import CompiledRules, RuleSetError, load_rules, missing_rule_sections
 
 
@@ -28,8 +29,11 @@ def _summary(rules: CompiledRules) -> str:
 
 
 def _load(path: Path) -> CompiledRules | None:
+    """The rule file compiled as a worker would once it is published: its list files read
+    relative to the folder of the worker's own rule file (AMLSTREAM_RULES_PATH), whatever
+    folder this file is in."""
     try:
-        return load_rules(path)
+        return load_rules(path, lists_dir=Settings().rules_path.resolve().parent)
     except RuleSetError as exc:
         print(f"amlstream rules: {rule_file_problem(path, exc)}", file=sys.stderr)
         return None
@@ -45,7 +49,9 @@ def rules() -> None:
 @rules.command(short_help="Check a rule file (and its lists) without publishing.",
                help="Check a rule file and the list files it names, without publishing: "
                "every problem named (a YAML error by line, the nearest setting for a typo), "
-               "and a warning for a rule with no section. Exit 1 if it is invalid.")
+               "and a warning for a rule with no section. List files are looked for where the "
+               "workers look: relative to the folder of AMLSTREAM_RULES_PATH. Exit 1 if it is "
+               "invalid.")
 @click.argument("file", cls=Arg, type=click.Path(path_type=Path), help="The rule file (YAML).")
 def validate(file: Path) -> int:
     compiled = _load(file)

@@ -170,10 +170,11 @@ def compile_rules(rule_set: RuleSet, base_dir: Path) -> CompiledRules:
     )
 
 
-def load_rules(path: Path, overrides: dict[str, str] | None = None) -> CompiledRules:
+def load_rules(path: Path, overrides: dict[str, str] | None = None,
+               lists_dir: Path | None = None) -> CompiledRules:
     """Read, validate and compile the rule file at ``path``; ``overrides`` change settings
     first (``structuring.margin_pct`` -> ``"15"``, see ``override``), and name themselves in
-    the version."""
+    the version. List files are read relative to ``lists_dir`` (default: the file's folder)."""
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.MarkedYAMLError as exc:
@@ -189,7 +190,8 @@ def load_rules(path: Path, overrides: dict[str, str] | None = None) -> CompiledR
         changes = ",".join(f"{setting.rsplit('.', 1)[-1]}={value}"
                            for setting, value in overrides.items())
         document["version"] = f"{document.get('version')}+{changes}"[:64]
-    return compile_rules(parse_rule_set(document), path.resolve().parent)
+    return compile_rules(parse_rule_set(document),
+                         lists_dir if lists_dir is not None else path.resolve().parent)
 
 
 def override(document: Any, setting: str, value: str) -> None:

@@ -42,3 +42,19 @@ def test_validate_says_an_error_once_and_warns_of_a_missing_section(tmp_path, ca
         assert err.count("invalid rule set") == 1 and "did you mean 'large_transfer_usd'" in err
     finally:
         path.unlink()
+
+
+def test_validate_reads_list_files_where_the_worker_does(tmp_path, capsys, monkeypatch):
+    """A candidate rule file kept anywhere names its lists as the worker will read them once
+    it is published: relative to the folder of the worker's own rule file."""
+    candidate = tmp_path / "candidate.yaml"
+    candidate.write_text(SHIPPED.read_text())  # lists/... : not beside it, but in config/
+    assert main(["rules", "validate", str(candidate)]) == 0
+    assert capsys.readouterr().out.startswith("valid: ")
+
+    elsewhere = tmp_path / "worker-config"
+    elsewhere.mkdir()
+    monkeypatch.setenv("AMLSTREAM_RULES_PATH", str(elsewhere / "rules.yaml"))
+    assert main(["rules", "validate", str(candidate)]) == 1
+    err = capsys.readouterr().err
+    assert str(elsewhere) in err and "lists" in err
