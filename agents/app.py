@@ -333,7 +333,15 @@ def create_app(settings: Settings, rules: CompiledRules | None = None,
             await process_or_stop(batch.messages)
 
     health = Health()
-    install_web_view(app, state, lambda: processor.rules, settings.partitions, health)
+    def owns(partition: int) -> bool:
+        if not app.flow_control.is_active():
+            return False  # rebalancing: what is assigned is about to change
+        try:
+            return TP(settings.transactions_topic, partition) in app.consumer.assignment()
+        except Exception:  # consumer not started: nothing owned
+            return False
+
+    install_web_view(app, state, lambda: processor.rules, settings.partitions, health, owns)
 
     @app.timer(RELEASE_INTERVAL_S)
     async def release_and_flush() -> None:

@@ -49,15 +49,29 @@ def ready(app: Any) -> tuple[bool, str]:
     return True, "ready"
 
 
-def install(app: Any, customers: StateTable, rules: Any, partitions: int,
-            health: Health) -> None:
-    """Register the pages on ``app`` (a Faust app); ``rules()`` gives the rule set in force."""
+class NotOwned(Exception):
+    """The customer's partition is not this worker's (a rebalance is moving it)."""
+
+
+def install(app: Any, customers: StateTable, rules: Any, partitions: int, health: Health,
+            owns: Any) -> None:
+    """Register the pages on ``app`` (a Faust app); ``rules()`` gives the rule set in force,
+    ``owns(partition)`` whether this worker processes that input partition now."""
     table = customers.table
     topic = table.changelog_topic.get_topic_name()
 
     def state_of(customer_id: str) -> Any:
+        """The customer's state as the worker has it, read without touching the worker's
+        cache (a state read for a partition being moved must not be processed later)."""
         key = customer_id.encode()
-        return customers.load(key, PartitionRef(topic, partition_of(key, partitions)))
+        partition = partition_of(key, partitions)
+        if not owns(partition):
+            raise NotOwned
+        state = customers.cached.get(key)
+        if state is None:
+            raw = customers.stored(key, PartitionRef(topic, partition))
+            state = None if raw is None else customers.decode(raw)
+        return state
 
     def view_of(customer_id: str) -> dict[str, Any] | None:
         state = state_of(customer_id)
@@ -66,6 +80,10 @@ def install(app: Any, customers: StateTable, rules: Any, partitions: int,
     def alert_view(customer_id: str, alert_id: str) -> dict[str, Any] | None:
         state = state_of(customer_id)
         return None if state is None else alert_of(state, alert_id)
+
+    def moving(web: Any) -> Any:
+        return web.json({"error": "the customer's partition is moving between workers "
+                                  "(a rebalance): try again in a few seconds"}, status=503)
 
     def unknown(web: Any, what: str, as_json: bool) -> Any:
         if as_json:
@@ -87,13 +105,19 @@ def install(app: Any, customers: StateTable, rules: Any, partitions: int,
     @app.page("/api/customers/{customer_id}")
     @app.table_route(table=table, match_info="customer_id")
     async def customer_json(web: Any, request: Any, customer_id: str) -> Any:
-        view = view_of(customer_id)
+        try:
+            view = view_of(customer_id)
+        except NotOwned:
+            return moving(web)
         return unknown(web, "such customer", True) if view is None else web.json(view)
 
     @app.page("/customers/{customer_id}")
     @app.table_route(table=table, match_info="customer_id")
     async def customer_html(web: Any, request: Any, customer_id: str) -> Any:
-        view = view_of(customer_id)
+        try:
+            view = view_of(customer_id)
+        except NotOwned:
+            return moving(web)
         if view is None:
             return unknown(web, "such customer", False)
         return web.html(web_pages.customer_page(view))
@@ -101,13 +125,19 @@ def install(app: Any, customers: StateTable, rules: Any, partitions: int,
     @app.page("/api/customers/{customer_id}/alerts/{alert_id}")
     @app.table_route(table=table, match_info="customer_id")
     async def alert_json(web: Any, request: Any, customer_id: str, alert_id: str) -> Any:
-        alert = alert_view(customer_id, alert_id)
+        try:
+            alert = alert_view(customer_id, alert_id)
+        except NotOwned:
+            return moving(web)
         return unknown(web, "such alert", True) if alert is None else web.json(alert)
 
     @app.page("/customers/{customer_id}/alerts/{alert_id}")
     @app.table_route(table=table, match_info="customer_id")
     async def alert_html(web: Any, request: Any, customer_id: str, alert_id: str) -> Any:
-        alert = alert_view(customer_id, alert_id)
+        try:
+            alert = alert_view(customer_id, alert_id)
+        except NotOwned:
+            return moving(web)
         if alert is None:
             return unknown(web, "such alert", False)
         return web.html(web_pages.alert_page(customer_id, alert))
