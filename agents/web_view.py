@@ -53,25 +53,36 @@ class NotOwned(Exception):
     """The customer's partition is not this worker's (a rebalance is moving it)."""
 
 
+class CustomerReader:
+    """A customer's state as the worker has it, read without touching the worker's cache (a
+    state read for a partition being moved must not be processed later), and only for a
+    partition the worker processes now (``owns``), else ``NotOwned``."""
+
+    def __init__(self, customers: StateTable, partitions: int, owns: Any) -> None:
+        self.customers = customers
+        self.partitions = partitions
+        self.owns = owns
+        self.topic = customers.table.changelog_topic.get_topic_name()
+
+    def state(self, customer_id: str) -> Any:
+        key = customer_id.encode()
+        partition = partition_of(key, self.partitions)
+        if not self.owns(partition):
+            raise NotOwned
+        customers = self.customers
+        state = customers.cached.get(key)
+        if state is None:
+            raw = customers.stored(key, PartitionRef(self.topic, partition))
+            state = None if raw is None else customers.decode(raw)
+        return state
+
+
 def install(app: Any, customers: StateTable, rules: Any, partitions: int, health: Health,
             owns: Any) -> None:
     """Register the pages on ``app`` (a Faust app); ``rules()`` gives the rule set in force,
     ``owns(partition)`` whether this worker processes that input partition now."""
     table = customers.table
-    topic = table.changelog_topic.get_topic_name()
-
-    def state_of(customer_id: str) -> Any:
-        """The customer's state as the worker has it, read without touching the worker's
-        cache (a state read for a partition being moved must not be processed later)."""
-        key = customer_id.encode()
-        partition = partition_of(key, partitions)
-        if not owns(partition):
-            raise NotOwned
-        state = customers.cached.get(key)
-        if state is None:
-            raw = customers.stored(key, PartitionRef(topic, partition))
-            state = None if raw is None else customers.decode(raw)
-        return state
+    state_of = CustomerReader(customers, partitions, owns).state
 
     def view_of(customer_id: str) -> dict[str, Any] | None:
         state = state_of(customer_id)
