@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from agents import kafka_clients
@@ -33,8 +33,9 @@ pytestmark = pytest.mark.integration
 
 T = datetime(2026, 11, 20, 12, tzinfo=UTC)
 PARTITIONS = 4
-DECISION_PARTITIONS = 3
-"""Another count than the other topics': the case must read each topic's own."""
+DECISION_PARTITIONS = PARTITIONS
+"""The decisions are an input of the worker: co-partitioned with the others (the case reads
+each topic's own count all the same)."""
 
 
 def _customers() -> tuple[str, str, str]:
@@ -121,13 +122,6 @@ async def _set_up(deployment: Any, settings: Settings,
     """Create the topics, produce the records (default partitioner), publish two rule sets;
     return the partition each record of the target customer landed in, per topic."""
     await ensure_topics(settings)
-    admin = AIOKafkaAdminClient(bootstrap_servers=deployment.bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(deployment.topics["alert-decisions"],
-                                            DECISION_PARTITIONS, 1)])
-    finally:
-        await admin.close()
     producer = kafka_clients.producer(settings, acks="all")
     await kafka_clients.start(producer, settings)
     landed: dict[str, int] = {}

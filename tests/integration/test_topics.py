@@ -9,7 +9,6 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from agents.settings import Settings
 from agents.topics import changelog_topics, ensure_topics
 
 pytestmark = pytest.mark.integration
@@ -17,8 +16,8 @@ pytestmark = pytest.mark.integration
 
 async def test_changelogs_exist_compacted_with_a_partition_per_input_partition(
         deployment: Any) -> None:
-    settings = Settings(broker=f"kafka://{deployment.bootstrap}", app_id=deployment.name,
-                        partitions=3, network=True)
+    settings = deployment.settings.model_copy(update={
+        "app_id": deployment.name, "partitions": 3, "network": True})
     changelogs = changelog_topics(settings)
     assert changelogs == [f"{deployment.name}-{table}-changelog"
                           for table in ("customer-state", "counterparty-state", "flow-state")]
