@@ -192,6 +192,12 @@ async def test_the_commit_during_a_revocation_does_not_move_past_held_records(tm
     assert commits == [None]
     assert not consumer.committed_when_revoked and not consumer.first_read_offset
 
+    # After the revocation, before the new assignment's seek: nothing known of the head,
+    # and the revocation's acknowledgements still there. A commit then moved to 21 too.
+    revocation_acks = list(range(15, 21))
+    consumer._acked[tp], consumer._acked_index[tp] = revocation_acks, set(revocation_acks)
+    assert consumer._new_offset(tp) is None
+
     consumer._committed_offset[tp] = 4  # assigned again; now everything was applied
     await consumer._new_messages(tp, _records(tp.topic, 2, list(range(4, 21))))
     consumer._on_partitions_revoked = lambda revoked: revocation(revoked, range(4, 21))
