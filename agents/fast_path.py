@@ -211,6 +211,10 @@ class BatchConsumer(faust_aiokafka.Consumer):
             if len(kept) != len(acked):
                 acked[:] = kept
                 self._acked_index[tp] = set(kept)
+            batch_topics = getattr(self.app.topics, "batch_topics", frozenset())
+            if (tp.topic in batch_topics and committed is None
+                    and tp not in self.first_read_offset):
+                return None  # the head is unknown (see _head_done): inputs alike
             acked_by_key = getattr(self.app, "acked_by_key", frozenset())
             if tp.topic in acked_by_key and not self._head_done(tp, committed):
                 return None

@@ -317,3 +317,17 @@ async def test_the_worker_consumer_fetches_some_data_at_once_but_waits_only_brie
         assert kafka_consumer._fetch_min_bytes == FETCH_MIN_BYTES > 1
     finally:
         await kafka_consumer.stop()  # never started: closes its client only
+
+
+async def test_an_input_partition_with_an_unknown_head_is_not_committed(tmp_path):
+    """After a revocation and before the new assignment's seek, an input partition's
+    committed offset is forgotten and nothing was read since: acknowledgements left from the
+    revocation's flush (a rejected record is acknowledged at once, ahead of the events still
+    held before it) must not be committed; once read again, the run is committed."""
+    consumer = _subscribed(tmp_path).faust.consumer
+    tp = TP("transactions", 3)
+    consumer._acked[tp], consumer._acked_index[tp] = [7, 8], {7, 8}
+    assert consumer._new_offset(tp) is None
+
+    await consumer._new_messages(tp, _records(tp.topic, 3, [7, 8]))
+    assert consumer._new_offset(tp) == 9
