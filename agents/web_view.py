@@ -92,16 +92,21 @@ def install(app: Any, customers: StateTable, rules: Any, partitions: int, health
         state = state_of(customer_id)
         return None if state is None else alert_of(state, alert_id)
 
-    def moving(web: Any) -> Any:
-        return web.json({"error": "the customer's partition is moving between workers "
-                                  "(a rebalance): try again in a few seconds"}, status=503)
-
-    def unknown(web: Any, what: str, as_json: bool) -> Any:
-        if as_json:
+    def answer(web: Any, build: Any, what: str, page: Any = None) -> Any:
+        """``build()``'s value as JSON, or as the HTML ``page(value)``; a 404 when there is
+        none, a 503 while the customer's partition moves between workers."""
+        try:
+            value = build()
+        except NotOwned:
+            return web.json({"error": "the customer's partition is moving between workers "
+                                      "(a rebalance): try again in a few seconds"}, status=503)
+        if value is None and page is None:
             return web.json({"error": f"no {what} here"}, status=404)
-        return web.html(web_pages.index_page().replace(
-            "<h1>Customer lookup</h1>", f"<h1>Customer lookup</h1><p>No {what}.</p>"),
-            status=404)
+        if value is None:
+            return web.html(web_pages.index_page().replace(
+                "<h1>Customer lookup</h1>", f"<h1>Customer lookup</h1><p>No {what}.</p>"),
+                status=404)
+        return web.json(value) if page is None else web.html(page(value))
 
     @app.page("/")
     async def index(web: Any, request: Any) -> Any:
@@ -116,42 +121,24 @@ def install(app: Any, customers: StateTable, rules: Any, partitions: int, health
     @app.page("/api/customers/{customer_id}")
     @app.table_route(table=table, match_info="customer_id")
     async def customer_json(web: Any, request: Any, customer_id: str) -> Any:
-        try:
-            view = view_of(customer_id)
-        except NotOwned:
-            return moving(web)
-        return unknown(web, "such customer", True) if view is None else web.json(view)
+        return answer(web, lambda: view_of(customer_id), "such customer")
 
     @app.page("/customers/{customer_id}")
     @app.table_route(table=table, match_info="customer_id")
     async def customer_html(web: Any, request: Any, customer_id: str) -> Any:
-        try:
-            view = view_of(customer_id)
-        except NotOwned:
-            return moving(web)
-        if view is None:
-            return unknown(web, "such customer", False)
-        return web.html(web_pages.customer_page(view))
+        return answer(web, lambda: view_of(customer_id), "such customer",
+                      web_pages.customer_page)
 
     @app.page("/api/customers/{customer_id}/alerts/{alert_id}")
     @app.table_route(table=table, match_info="customer_id")
     async def alert_json(web: Any, request: Any, customer_id: str, alert_id: str) -> Any:
-        try:
-            alert = alert_view(customer_id, alert_id)
-        except NotOwned:
-            return moving(web)
-        return unknown(web, "such alert", True) if alert is None else web.json(alert)
+        return answer(web, lambda: alert_view(customer_id, alert_id), "such alert")
 
     @app.page("/customers/{customer_id}/alerts/{alert_id}")
     @app.table_route(table=table, match_info="customer_id")
     async def alert_html(web: Any, request: Any, customer_id: str, alert_id: str) -> Any:
-        try:
-            alert = alert_view(customer_id, alert_id)
-        except NotOwned:
-            return moving(web)
-        if alert is None:
-            return unknown(web, "such alert", False)
-        return web.html(web_pages.alert_page(customer_id, alert))
+        return answer(web, lambda: alert_view(customer_id, alert_id), "such alert",
+                      lambda alert: web_pages.alert_page(customer_id, alert))
 
     @app.page("/ready")
     async def readiness(web: Any, request: Any) -> Any:
