@@ -5,6 +5,7 @@ wiped at the start of each demo, so every run shows the same alerts.
 """
 
 import asyncio
+import logging
 import sys
 import tempfile
 import time
@@ -159,6 +160,9 @@ def run_demo(customers: int, keep_running: bool, jsonl: Path | None = None) -> i
         worker.start()
         say(f"metrics: http://127.0.0.1:{METRICS_PORT}/metrics")
         say("feeding onboarding, then transactions, then malformed messages ...")
+        # A broker that has just created its topics answers the first produce requests with
+        # NotLeaderForPartition for a moment; the producer retries them. Only errors show.
+        logging.getLogger("aiokafka").setLevel(logging.ERROR)
         asyncio.run(_feed(settings, messages))
         say("alerts as they arrive (severity, event time, rule, customer, summary):")
         expected = {rule for scenario in planted for rule in scenario.expected_rules}
