@@ -13,10 +13,10 @@ An internal transfer is two events at the same time: ``out`` at the sender and `
 recipient, each naming the other in ``counterparty.customer_id``.
 
 Where the network rules alert (design §6): collection_point at every payer,
-distribution_point at every payee, shared_wallet_unrelated at both users, flow_cycle at the
-customer where the loop closes (A), layering_chain at the customer that makes a chain 4
-customers long (D), indirect_exposure at B and C (A's direct exposure is S1's
-mixer_exposure).
+distribution_point at every payee, shared_wallet_unrelated at both users, flow_cycle at every
+customer on the loop (found where it closes, A; B and C are told), layering_chain at every
+customer of a chain 4 customers long (found at D; A, B and C are told; E, the fifth, is past
+it), indirect_exposure at B and C (A's direct exposure is S1's mixer_exposure).
 """
 
 import hashlib
@@ -150,7 +150,8 @@ def _counterparty_typologies(plant: _Planter) -> None:
 def _flow_typologies(plant: _Planter) -> None:
     """Value followed from customer to customer (S3)."""
     # A -> B -> C -> A, two days apart, each forwarding 90 % of what it received.
-    a, b, c = plant.new("cycle", countries=("NL", "DE", "FR"), rules={0: ("flow_cycle",)})
+    a, b, c = plant.new("cycle", countries=("NL", "DE", "FR"),
+                        rules=dict.fromkeys(range(3), ("flow_cycle",)))
     a.transfer(plant.at(22, 9), "in", "3000.00")
     usd = "3000.00"
     for n, (sender, recipient) in enumerate(((a, b), (b, c), (c, a))):
@@ -159,13 +160,13 @@ def _flow_typologies(plant: _Planter) -> None:
 
     # A -> B -> C -> D -> E, three hours apart (more than the hop delay), 89-92 % each.
     chain = plant.new("layering", countries=("DE", "FR", "IT", "ES", "NL"),
-                      rules={3: ("layering_chain",)})
+                      rules=dict.fromkeys(range(4), ("layering_chain",)))
     _chain(plant.at(10, 6), "5000.00", chain, ("0.92", "0.90", "0.89", "0.89"),
            timedelta(hours=3))
 
     # A -> B -> C -> D within 16 minutes (faster than the hop delay: found by the catch-up).
     chain = plant.new("fast-layering", countries=("FR", "DE", "SE", "GB"),
-                      rules={3: ("layering_chain",)})
+                      rules=dict.fromkeys(range(4), ("layering_chain",)))
     _chain(plant.at(5, 9), "4000.00", chain, ("0.925", "0.92", "0.91"), timedelta(minutes=8))
 
     # A receives 2,000 USDT from a Tornado Cash pool, then A -> B -> C within four days.

@@ -41,6 +41,10 @@ sender's side was never published, or a chain's catch-ups stopped): a chain whos
 all faster than the hop delay is followed for ``max_hops`` hops. Entries whose origin is
 older than ``horizon_s`` (by the record's ``order_s``) become untraced too.
 
+A cycle or layering chain found here is told to every other customer on it by a
+``PathAlert`` (``flow_rules``), applied there one hop delay later: each customer involved is
+alerted, with its own profile, in the finder's cooldown period.
+
 Emission: record ``index`` of a call is ``Envelope(producer, (*cause, index),
 envelope.order_s + hop_delay_s, RANK_PROVENANCE, ...)``, ``cause = (order_s, rank, producer,
 seq)`` of the record applied, where the seq of a provenance cause is replaced by a 16-hex
@@ -57,7 +61,7 @@ import orjson
 
 from schemas.alerts import Alert
 from schemas.network_config import PPM, NetworkBounds
-from streams.network.flow_rules import check_entry
+from streams.network.flow_rules import check_entry, member_alert
 from streams.network.flow_state import (
     PENDING_KEPT,
     RISKY_LISTS,
@@ -74,9 +78,11 @@ from streams.network.flow_state import (
     merge_entry,
 )
 from streams.network.records import (
+    RANK_PATH_ALERT,
     RANK_PROVENANCE,
     Envelope,
     Leg,
+    PathAlert,
     Provenance,
     encode,
 )
@@ -89,7 +95,7 @@ __all__ = ["FlowEntry", "FlowOutcome", "FlowState", "apply_flow", "haircut",
 class FlowOutcome:
     alerts: list[Alert] = field(default_factory=list)
     emitted: list[Envelope] = field(default_factory=list)
-    """Provenance records to send (to ``flows``, keyed by the recipient)."""
+    """Provenance and path alerts to send (to ``flows``, keyed by the recipient)."""
     replayed: bool = False
 
 
@@ -112,12 +118,13 @@ class _Call:
     def now_s(self) -> int:
         return self.envelope.order_s
 
-    def emit(self, body: Provenance) -> None:
+    def emit(self, body: Provenance | PathAlert) -> None:
         source = self.envelope
         cause = source.seq if isinstance(source.body, Leg) else _digest(source.seq)
         seq = (source.order_s, source.rank, source.producer, cause, len(self.outcome.emitted))
+        rank = RANK_PATH_ALERT if isinstance(body, PathAlert) else RANK_PROVENANCE
         self.outcome.emitted.append(Envelope(self.producer, seq, source.order_s + self.hop_delay_s,
-                                             RANK_PROVENANCE, body))
+                                             rank, body))
 
 
 def apply_flow(state: FlowState | None, envelope: Envelope, rules: CompiledRules,
@@ -136,6 +143,8 @@ def apply_flow(state: FlowState | None, envelope: Envelope, rules: CompiledRules
     if isinstance(body, Leg):
         work.snapshot = body.snapshot
         _apply_leg(call, body)
+    elif isinstance(body, PathAlert):
+        call.outcome.alerts += member_alert(work, body, call.now_s, rules)
     else:
         _apply_provenance(call, body)
     keep_entries(work, call.now_s, bounds)
@@ -272,7 +281,10 @@ def _apply_provenance(call: _Call, prov: Provenance) -> None:
     add_untraced(state, held[-1], call.now_s, bounds)
     for entry, here in zip(incoming, held, strict=False):
         merged = merge_entry(state, entry._replace(usd_left=here))
-        call.outcome.alerts += check_entry(state, me, merged, call.now_s, call.rules)
+        alerts, told = check_entry(state, me, merged, call.now_s, call.rules)
+        call.outcome.alerts += alerts
+        for path_alert in told:
+            call.emit(path_alert)
     if item is None or m == 0:
         return
     ratio = (r - left) * PPM // r  # what this customer passed on of the pending value

@@ -25,46 +25,46 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from schemas.alerts import Alert, Evidence, NetworkEvidence, NetworkTransfer, TriggeringEvent
-from schemas.network_config import PPM
+from schemas.network_config import PPM, FlowCycleConfig, IndirectExposureConfig, LayeringConfig
 from schemas.rule_configs import RuleConfig
 from streams.alerting import alert_id
 from streams.money import setting_cents, to_usd
 from streams.network.alerts import UNKNOWN_CUSTOMER, customer_snapshot, severity_for
 from streams.network.flow_state import ALERTED_KEPT, FlowEntry, FlowState
+from streams.network.records import PathAlert
 from streams.ruleset import CompiledRules
 
 
 def check_entry(state: FlowState, me: str, entry: FlowEntry, order_s: int,
-                rules: CompiledRules) -> list[Alert]:
-    """The alerts ``entry`` raises at customer ``me`` (recorded in ``state.alerted``)."""
+                rules: CompiledRules) -> tuple[list[Alert], list[PathAlert]]:
+    """The alerts ``entry`` raises at customer ``me`` (recorded in ``state.alerted``), and a
+    ``PathAlert`` for every other customer on a cycle or chain it completes."""
     if not entry.path:
-        return []
+        return [], []
     configs = rules.config.rules
     min_share = rules.config.network.min_share_ppm
     customers = entry.customers()
     alerts: list[Alert] = []
+    told: list[PathAlert] = []
     cycle = configs.flow_cycle
     if (cycle.enabled and me in customers and entry.share_ppm >= min_share
             and entry.usd_received >= setting_cents(cycle.min_usd)):
-        loop = len(set(customers[customers.index(me):]))
-        if loop >= cycle.min_customers:
-            summary = (f"value from {_short(entry.origin)} came back to this customer through "
-                       f"{loop} customers within {_span(entry)} ({_usd(entry.usd_received)} "
-                       f"USD, {entry.share_ppm * 100 // PPM} %)")
-            alerts += _fire(state, me, "flow_cycle", cycle, entry, order_s, rules, summary,
-                            (to_usd(entry.usd_received), to_usd(setting_cents(cycle.min_usd)),
-                             "usd_returned"))
+        members = _distinct(customers[customers.index(me):])
+        if len(members) >= cycle.min_customers:
+            fired = _fire(state, me, "flow_cycle", cycle, entry, order_s, rules,
+                          _cycle_summary(entry, me, len(members), me))
+            alerts += fired
+            told += _tell(fired, members, me, "flow_cycle", cycle, entry, order_s)
     layering = configs.layering_chain
     distinct = len(set(customers)) + 1
     if (layering.enabled and me not in customers and distinct == layering.min_customers
             and entry.min_forward_ppm >= layering.min_forward_ppm
             and entry.usd_received >= setting_cents(layering.min_usd)):
-        summary = (f"value from {_short(entry.origin)} passed through {distinct} customers "
-                   f"within {_span(entry)}, each intermediate passing on >= "
-                   f"{entry.min_forward_ppm * 100 // PPM} % ({_usd(entry.usd_received)} USD)")
-        alerts += _fire(state, me, "layering_chain", layering, entry, order_s, rules, summary,
-                        (Decimal(distinct), Decimal(layering.min_customers),
-                         "customers_on_path"))
+        fired = _fire(state, me, "layering_chain", layering, entry, order_s, rules,
+                      _chain_summary(entry, me, distinct, me))
+        alerts += fired
+        told += _tell(fired, _distinct(customers), me, "layering_chain", layering, entry,
+                      order_s)
     exposure = configs.indirect_exposure
     if (exposure.enabled and entry.risky and me not in customers
             and 1 <= entry.hops <= exposure.max_hops and entry.share_ppm >= min_share
@@ -73,40 +73,107 @@ def check_entry(state: FlowState, me: str, entry: FlowEntry, order_s: int,
         summary = (f"value from {'/'.join(entry.lists)} {_short(entry.origin)} reached this "
                    f"customer after {between} within {_span(entry)} "
                    f"({_usd(entry.usd_received)} USD, {entry.share_ppm * 100 // PPM} %)")
-        alerts += _fire(state, me, "indirect_exposure", exposure, entry, order_s, rules, summary,
-                        (to_usd(entry.usd_received), to_usd(setting_cents(exposure.min_usd)),
-                         "usd_from_listed_origin"))
-    return alerts
+        alerts += _fire(state, me, "indirect_exposure", exposure, entry, order_s, rules,
+                        summary)
+    return alerts, told
+
+
+def member_alert(state: FlowState, told: PathAlert, order_s: int,
+                 rules: CompiledRules) -> list[Alert]:
+    """The alert of a customer on a cycle or chain found at another customer: the same
+    finding, in the same cooldown period, with this customer's own profile and transfer."""
+    config = getattr(rules.config.rules, told.rule_id)
+    if not config.enabled:
+        return []
+    me, entry = told.recipient, FlowEntry.from_wire(told.entry)
+    customers = entry.customers()
+    if told.rule_id == "flow_cycle":
+        members = _distinct(customers[customers.index(told.found_at):])
+        summary = _cycle_summary(entry, told.found_at, len(members), me)
+    else:
+        summary = _chain_summary(entry, told.found_at, len(set(customers)) + 1, me)
+    return _fire(state, me, told.rule_id, config, entry, order_s, rules, summary, told)
+
+
+def _distinct(customers: tuple[str, ...]) -> tuple[str, ...]:
+    """Each customer once, in the order of its first appearance."""
+    return tuple(dict.fromkeys(customers))
+
+
+def _cycle_summary(entry: FlowEntry, found_at: str, loop: int, me: str) -> str:
+    back = "this customer" if found_at == me else found_at
+    head = "" if found_at == me else f"on a loop of {loop} customers: "
+    return (f"{head}value from {_short(entry.origin)} came back to {back} through {loop} "
+            f"customers within {_span(entry)} ({_usd(entry.usd_received)} USD, "
+            f"{entry.share_ppm * 100 // PPM} %)")
+
+
+def _chain_summary(entry: FlowEntry, found_at: str, distinct: int, me: str) -> str:
+    head = "" if found_at == me else f"on a chain ending at {found_at}: "
+    return (f"{head}value from {_short(entry.origin)} passed through {distinct} customers "
+            f"within {_span(entry)}, each intermediate passing on >= "
+            f"{entry.min_forward_ppm * 100 // PPM} % ({_usd(entry.usd_received)} USD)")
+
+
+def _measured(config: RuleConfig, entry: FlowEntry) -> tuple[Decimal, Decimal, str]:
+    """What the rule compared: observed value, threshold, measure."""
+    if isinstance(config, LayeringConfig):
+        return (Decimal(len(set(entry.customers())) + 1), Decimal(config.min_customers),
+                "customers_on_path")
+    assert isinstance(config, FlowCycleConfig | IndirectExposureConfig)
+    measure = "usd_returned" if isinstance(config, FlowCycleConfig) else "usd_from_listed_origin"
+    return to_usd(entry.usd_received), to_usd(setting_cents(config.min_usd)), measure
+
+
+def _period(config: RuleConfig, order_s: int, entry: FlowEntry) -> str:
+    """The cooldown period a finding at ``order_s`` falls in (its last hop's event if none)."""
+    cooldown = config.cooldown_s
+    return str(order_s // cooldown) if cooldown else f"event:{entry.path[-1][1]}"
+
+
+def _tell(fired: list[Alert], members: tuple[str, ...], me: str, rule_id: str,
+          config: RuleConfig, entry: FlowEntry, order_s: int) -> list[PathAlert]:
+    """A ``PathAlert`` for each other member, when the finding alerted here (once)."""
+    if not fired:
+        return []
+    period = _period(config, order_s, entry)
+    return [PathAlert(member, me, rule_id, period, entry.wire())
+            for member in members if member != me]
 
 
 def _fire(state: FlowState, me: str, rule_id: str, config: RuleConfig, entry: FlowEntry,
           order_s: int, rules: CompiledRules, summary: str,
-          measured: tuple[Decimal, Decimal, str]) -> list[Alert]:
-    last = entry.path[-1]
-    cooldown = config.cooldown_s
-    if cooldown:
-        period, until = str(order_s // cooldown), (order_s // cooldown + 1) * cooldown
-    else:
-        period, until = f"event:{last[1]}", order_s + 1
+          told: PathAlert | None = None) -> list[Alert]:
+    """The alert of ``me``, unless its id is among the ones ``state`` remembers. A member told
+    by a ``PathAlert`` is alerted in the finder's period, for its own transfer on the path."""
+    period = told.period if told else _period(config, order_s, entry)
+    until = ((int(period) + 1) * config.cooldown_s if period.isdigit() and config.cooldown_s
+             else order_s + 1)
     identity = alert_id(me, rule_id, f"path:{entry.origin}:{entry.start_event}:{period}")
     if any(known == identity for _, known in state.alerted):
         return []
     state.alerted = [*state.alerted, (until, identity)][-ALERTED_KEPT:]
     snapshot = state.snapshot or UNKNOWN_CUSTOMER
-    observed, threshold, measure = measured
+    observed, threshold, measure = _measured(config, entry)
+    trigger = entry.path[-1]
+    if told is not None:
+        trigger = next(hop for hop in entry.path if hop[0] == me)
+    direction = "in" if told is None else "out"
+    matches = ({"list": ",".join(entry.lists), "origin": entry.origin} if entry.risky
+               else {"found_at": told.found_at} if told else {})
     return [Alert(
         alert_id=identity, customer_id=me, rule_id=rule_id, rule_set_version=rules.version,
         severity=severity_for(config.severity, snapshot, rules),
-        triggered_at=_time(last[2]), summary=summary, observed_value=observed,
+        triggered_at=_time(entry.path[-1][2]), summary=summary, observed_value=observed,
         threshold=threshold, measure=measure, window=None,
         evidence=Evidence(
-            triggering_events=[TriggeringEvent(event_id=last[1], occurred_at=_time(last[2]),
-                                               direction="in", amount_usd=to_usd(last[3]))],
+            triggering_events=[TriggeringEvent(event_id=trigger[1], occurred_at=_time(trigger[2]),
+                                               direction=direction,
+                                               amount_usd=to_usd(trigger[3]))],
             aggregates={"usd": to_usd(entry.usd_received), "share_pct": _pct(entry.share_ppm),
                         "customers_before": Decimal(entry.hops),
                         "min_forwarded_pct": _pct(entry.min_forward_ppm)},
-            matches={"list": ",".join(entry.lists), "origin": entry.origin} if entry.risky
-            else {},
+            matches=matches,
             network=NetworkEvidence(origin=entry.origin, path=_path(entry))),
         customer=customer_snapshot(snapshot),
     )]

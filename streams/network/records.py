@@ -20,6 +20,7 @@ VERSION = 1
 
 RANK_LEG = 0
 RANK_PROVENANCE = 2
+RANK_PATH_ALERT = 3
 RANK_RECIPIENT_LATE = 9
 
 Snapshot = tuple[Any, ...]
@@ -75,7 +76,21 @@ class Provenance:
     catch_up: bool = False
 
 
-Body = Leg | Provenance
+@dataclass(slots=True)
+class PathAlert:
+    """A cycle or layering chain found at customer ``found_at``, told to another customer on
+    its path, so that every customer involved is alerted with its own profile."""
+
+    recipient: str
+    found_at: str
+    rule_id: str
+    period: str
+    """The finding's cooldown period: every member's alert id names the same one."""
+    entry: Entry
+    """The provenance entry as it reached ``found_at`` (its path is the evidence)."""
+
+
+Body = Leg | Provenance | PathAlert
 
 
 @dataclass(slots=True)
@@ -96,7 +111,7 @@ class Envelope:
     def key(self) -> str:
         """The entity it is addressed to (its Kafka key): set by the sender per topic."""
         body = self.body
-        return body.recipient if isinstance(body, Provenance) else body.customer_id
+        return body.customer_id if isinstance(body, Leg) else body.recipient
 
 
 @dataclass(slots=True)
@@ -123,6 +138,9 @@ def encode(record: Envelope | Marker) -> bytes:
                              body.out, body.usd_cents, body.cp_key, body.cp_type,
                              body.cp_country, list(body.listed), list(body.snapshot),
                              body.untraced_cents])
+    if isinstance(body, PathAlert):
+        return orjson.dumps(["a", VERSION, *head, body.recipient, body.found_at, body.rule_id,
+                             body.period, list(body.entry)])
     return orjson.dumps(["p", VERSION, *head, body.recipient, body.sender, body.event_id,
                          body.at_s, body.usd_cents, list(body.entries), body.catch_up])
 
@@ -140,7 +158,7 @@ def decode(raw: bytes) -> Envelope | Marker:
         kind, version = fields[0], fields[1]
     except (orjson.JSONDecodeError, TypeError, IndexError, KeyError) as exc:
         raise FormatError(f"not an internal record: {exc}") from None
-    if version != VERSION or kind not in ("m", "l", "p"):
+    if version != VERSION or kind not in ("m", "l", "p", "a"):
         raise FormatError(f"internal record kind {kind!r} version {version!r} is not known to "
                           f"this version of amlstream (it reads version {VERSION})")
     if kind == "m":
@@ -152,6 +170,9 @@ def decode(raw: bytes) -> Envelope | Marker:
          snapshot, untraced_cents) = fields[6:17]
         body = Leg(customer_id, event_id, at_s, out, usd_cents, cp_key, cp_type, cp_country,
                    tuple(listed), tuple(snapshot), untraced_cents)
+    elif kind == "a":
+        recipient, found_at, rule_id, period, entry = fields[6:11]
+        body = PathAlert(recipient, found_at, rule_id, period, _tuples(entry))
     else:
         recipient, sender, event_id, at_s, usd_cents, entries, catch_up = fields[6:13]
         body = Provenance(recipient, sender, event_id, at_s, usd_cents, _tuples(entries),

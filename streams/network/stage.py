@@ -9,7 +9,8 @@ the worker and the backtest, as ``streams.replay`` is for S1:
 - applying: ``counterparty.apply_leg`` or ``flow.apply_flow`` on the entity's state (a
   counterparty's, or a customer's provenance), replays recognised by the entity's last order
   key; a failure leaves the entity's state as it was (``state_cache.rebuild``);
-- outputs: alerts, and (S3) provenance for the next customer, as ``Emitted`` records.
+- outputs: alerts, and (S3) provenance for the next customer and path alerts for the
+  customers on a cycle or chain found, as ``Emitted`` records.
 
 Which stage owns what: S2 owns ``<app>-counterparty-state`` (key ``a:<address>`` or
 ``c:<customer>``), reads ``cp-legs``; S3 owns ``<app>-flow-state`` (key customer id), reads
@@ -28,7 +29,7 @@ from streams.network.counterparty import apply_leg, screen_listing
 from streams.network.emit import FLOWS, Emitted
 from streams.network.flow import apply_flow
 from streams.network.internal_order import InternalAligner
-from streams.network.records import Envelope, FormatError, Leg, Provenance, decode
+from streams.network.records import Envelope, FormatError, Leg, decode
 from streams.partitioning import partition_of
 from streams.replay import StepOutcome
 from streams.ruleset import CompiledRules
@@ -46,9 +47,7 @@ def entity_key(stage: str, envelope: Envelope) -> bytes:
     if stage == COUNTERPARTY:
         assert isinstance(body, Leg) and body.cp_key is not None
         return body.cp_key.encode()
-    if isinstance(body, Provenance):
-        return body.recipient.encode()
-    return body.customer_id.encode()
+    return envelope.key.encode()
 
 
 class StageReplay:
@@ -129,7 +128,6 @@ class StageReplay:
         self.states.mark_changed(key, state, record, (envelope, partition))
         outcome.alerts.extend((alert, record) for alert in result.alerts)
         for emitted in getattr(result, "emitted", ()):
-            assert isinstance(emitted.body, Provenance)
-            recipient = emitted.body.recipient.encode()
+            recipient = emitted.key.encode()
             outcome.internal.append((Emitted(FLOWS, partition_of(recipient, self.partitions),
                                              recipient, emitted), record))

@@ -34,10 +34,12 @@ from streams.network.flow_state import (
 )
 from streams.network.records import (
     RANK_LEG,
+    RANK_PATH_ALERT,
     RANK_PROVENANCE,
     Envelope,
     FormatError,
     Leg,
+    PathAlert,
     Provenance,
     decode,
     encode,
@@ -116,6 +118,13 @@ class Net:
         """(customer, rule) of every alert, in order; only ``rule_id``'s if given."""
         return [(a.customer_id, a.rule_id) for _, a in self.alerts
                 if rule_id is None or a.rule_id == rule_id]
+
+    def found(self) -> list[tuple[int, Alert]]:
+        """The alerts of the customers where a pattern was seen (not the members told)."""
+        return [(at, a) for at, a in self.alerts if "found_at" not in a.evidence.matches]
+
+    def finders(self) -> list[tuple[str, str]]:
+        return [(a.customer_id, a.rule_id) for _, a in self.found()]
 
 
 def chain(net: Net, customers: str, start: int, gap: int, cents: int, keep_ppm: list[int],
@@ -293,13 +302,92 @@ def test_ping_pong_is_not_a_cycle_but_a_triangle_is(rules):
     net.transfer(T0 + DAY, "A", "B", 450_000)
     net.transfer(T0 + 2 * DAY, "B", "C", 405_000)
     net.transfer(T0 + 3 * DAY, "C", "A", 364_500)
-    assert net.run().fired() == [("A", "flow_cycle")]
-    [(order_s, alert)] = net.alerts
+    assert net.run().finders() == [("A", "flow_cycle")]
+    [(order_s, alert)] = net.found()
     assert order_s == T0 + 3 * DAY + DELAY
     assert alert.summary == ("value from c:A came back to this customer through 3 customers "
                              "within 2d (3,645 USD, 81 %)")
     assert [(t.customer_id, t.share_pct) for t in alert.evidence.network.path] == [
         ("A", 100), ("B", 90), ("C", 81)]
+
+
+def test_every_customer_on_a_loop_is_alerted(rules):
+    """The loop is seen at A; B and C, told one hop delay later, get their own alert of the
+    same finding: their own transfer on the loop, the same period, the finder named."""
+    net = Net(rules)
+    net.deposit(T0, "A", 500_000)
+    net.transfer(T0 + DAY, "A", "B", 450_000)
+    net.transfer(T0 + 2 * DAY, "B", "C", 405_000)
+    net.transfer(T0 + 3 * DAY, "C", "A", 364_500)
+    assert net.run().fired() == [("A", "flow_cycle"), ("B", "flow_cycle"), ("C", "flow_cycle")]
+    (found_s, found), *told = net.alerts
+    period = found_s // (30 * DAY)
+    start = f"A>B@{T0 + DAY}"
+    assert [at for at, _ in told] == [found_s + DELAY] * 2
+    for (_, alert), (me, event, usd) in zip(told, [("B", f"B>C@{T0 + 2 * DAY}", 4_050),
+                                                   ("C", f"C>A@{T0 + 3 * DAY}", 3_645)],
+                                          strict=True):
+        assert alert.alert_id == alert_id(me, "flow_cycle", f"path:c:A:{start}:{period}")
+        assert alert.summary == ("on a loop of 3 customers: value from c:A came back to A "
+                                 "through 3 customers within 2d (3,645 USD, 81 %)")
+        [trigger] = alert.evidence.triggering_events
+        assert (trigger.event_id, trigger.direction, trigger.amount_usd) == (event, "out", usd)
+        assert alert.evidence.matches == {"found_at": "A"}
+        assert alert.evidence.network == found.evidence.network
+        assert (alert.observed_value, alert.threshold) == (found.observed_value, found.threshold)
+    assert found.alert_id == alert_id("A", "flow_cycle", f"path:c:A:{start}:{period}")
+
+
+def test_only_the_loop_is_told_not_the_customers_before_it(rules):
+    """X pays A, and A's value goes round A -> B -> C -> A: X is upstream, not on the loop."""
+    net = Net(rules)
+    net.transfer(T0, "X", "A", 500_000)
+    net.transfer(T0 + DAY, "A", "B", 500_000)
+    net.transfer(T0 + 2 * DAY, "B", "C", 500_000)
+    net.transfer(T0 + 3 * DAY, "C", "A", 500_000)
+    assert sorted(net.run().fired("flow_cycle")) == [("A", "flow_cycle"), ("B", "flow_cycle"),
+                                                     ("C", "flow_cycle")]
+
+
+def test_every_customer_on_a_chain_is_alerted_once(rules):
+    """The chain is complete at D; A, B and C are told. The same value passing on to E
+    completes no new chain (one alert per chain), and a second piece of the same origin value
+    in the same period tells no one twice."""
+    net = Net(rules)
+    chain(net, "ABCDE", T0, DAY, 1_000_000, [0, 100_000, 100_000, 100_000])
+    net.transfer(T0 + 5 * DAY, "A", "B", 10)  # no new origin: A's value, another event
+    assert net.run().fired("layering_chain") == [("D", "layering_chain"),
+                                                 ("A", "layering_chain"),
+                                                 ("B", "layering_chain"),
+                                                 ("C", "layering_chain")]
+    [(_, told_a)] = [(at, a) for at, a in net.alerts if a.customer_id == "A"]
+    assert told_a.summary.startswith("on a chain ending at D: value from c:A passed through 4 "
+                                     "customers within 2d")
+    assert told_a.evidence.triggering_events[0].event_id == f"A>B@{T0 + DAY}"
+
+
+def test_a_told_customer_is_not_alerted_again_for_the_same_finding(rules):
+    """A path alert applied twice (a replay of the same finding under another record) gives
+    one alert: the id is the customer's, the rule's, the path's and the period's."""
+    net = Net(rules)
+    net.deposit(T0, "A", 500_000)
+    net.transfer(T0 + DAY, "A", "B", 450_000)
+    net.transfer(T0 + 2 * DAY, "B", "C", 405_000)
+    net.transfer(T0 + 3 * DAY, "C", "A", 364_500)
+    net.run()
+    told = [e for e in net.emitted if isinstance(e.body, PathAlert)]
+    assert [e.body.recipient for e in told] == ["B", "C"]  # type: ignore[union-attr]
+    again = Envelope("f9", ("again",), told[0].order_s + 1, told[0].rank, told[0].body)
+    _, outcome = apply_flow(net.states["B"], again, rules, "f0", DELAY)
+    assert outcome.alerts == [] and not outcome.replayed
+
+
+def test_path_alert_round_trips_on_the_wire(rules):
+    entry = _entry("c:A", 100_000, hops=2)
+    record = Envelope("f1", (1, 0, "c0", (5, 0), 0), T0, RANK_PATH_ALERT,
+                      PathAlert("B", "A", "flow_cycle", "1234", entry.wire()))
+    assert decode(encode(record)) == record
+    assert record.key == "B"
 
 
 @pytest.mark.parametrize(("returned", "fired"), [(99_999, []), (100_000, [("A", "flow_cycle")])])
@@ -308,7 +396,7 @@ def test_cycle_min_usd(rules, returned, fired):
     net.transfer(T0 + DAY, "A", "B", 100_000)
     net.transfer(T0 + 2 * DAY, "B", "C", 100_000)
     net.transfer(T0 + 3 * DAY, "C", "A", returned)
-    assert net.run().fired() == fired
+    assert net.run().finders() == fired
 
 
 @pytest.mark.parametrize(("keep", "fired"), [
@@ -320,7 +408,7 @@ def test_cycle_min_usd(rules, returned, fired):
 def test_layering_fires_where_the_chain_reaches_min_customers(rules, keep, fired):
     net = Net(rules)
     chain(net, "ABCDEF"[:len(keep) + 1], T0, DAY, 1_000_000, keep)
-    assert net.run().fired() == fired
+    assert net.run().finders() == fired
 
 
 @pytest.mark.parametrize(("cents", "fired"), [
@@ -330,7 +418,7 @@ def test_layering_fires_where_the_chain_reaches_min_customers(rules, keep, fired
 def test_layering_min_usd(rules, cents, fired):
     net = Net(rules)
     chain(net, "ABCD", T0, DAY, cents, [0, 100_000, 100_000])
-    assert net.run().fired() == fired
+    assert net.run().finders() == fired
     assert net.states["D"].entries[0].usd_received == (99_999 if not fired else 100_000)
 
 
@@ -341,12 +429,13 @@ def test_fast_chain_found_through_catch_ups(rules):
     net = Net(rules)
     chain(net, "ABCDE", T0, 5 * MIN, 1_000_000, [0, 100_000, 50_000, 100_000])
     net.run()
-    assert net.fired() == [("D", "layering_chain")]
-    [(order_s, alert)] = net.alerts
+    assert net.finders() == [("D", "layering_chain")]
+    [(order_s, alert)] = net.found()
     assert order_s == T0 + 5 * MIN + 3 * DELAY
     assert [(t.customer_id, t.amount_usd, t.share_pct) for t in alert.evidence.network.path] == [
         ("A", 10_000, 100), ("B", 9_000, 90), ("C", 8_550, Decimal("85.5"))]
-    catch_ups = [e for e in net.emitted if e.body.catch_up]  # type: ignore[union-attr]
+    catch_ups = [e for e in net.emitted
+                 if isinstance(e.body, Provenance) and e.body.catch_up]
     assert [(e.body.sender, e.body.recipient) for e in catch_ups] == [  # type: ignore[union-attr]
         ("B", "C"), ("C", "D"), ("D", "E")]
     # the same chain, a day per hop: the same alert id (same origin, first event, period)
@@ -355,7 +444,7 @@ def test_fast_chain_found_through_catch_ups(rules):
     slow.transfer(T0 + 5 * MIN, "A", "B", 1_000_000)
     slow.transfer(T0 + DAY, "B", "C", 900_000)
     slow.transfer(T0 + 2 * DAY, "C", "D", 855_000)
-    assert [a.alert_id for _, a in slow.run().alerts] == [alert.alert_id]
+    assert [a.alert_id for _, a in slow.run().found()] == [alert.alert_id]
     assert alert.alert_id == alert_id(
         "D", "layering_chain", f"path:c:A:A>B@{T0 + 5 * MIN}:{(T0 + 3 * DELAY) // (30 * DAY)}")
 
@@ -568,7 +657,7 @@ def test_same_inputs_same_alerts(rules):
         return [a.alert_id for _, a in net.run().alerts]
 
     ids = run()
-    assert len(ids) == 4 and ids == run()
+    assert len(ids) == 7 and ids == run()  # exposure at B, C, D; the chain at D, told A, B, C
 
 
 def test_through_the_wire_the_same(rules):

@@ -59,8 +59,9 @@ def test_every_rule_is_planted(stream):
     assert all(len(s.expected_rules) <= 1 for s in stream.planted)
     assert planted["unverified_activity"] == planted["high_risk_jurisdiction"] == 2
     assert planted["collection_point"] == planted["distribution_point"] == 6
-    assert planted["layering_chain"] == planted["indirect_exposure"] == 2
-    assert sum(planted.values()) == 21 + 25
+    assert planted["layering_chain"] == 8 and planted["indirect_exposure"] == 2
+    assert planted["flow_cycle"] == 3
+    assert sum(planted.values()) == 21 + 33
 
 
 def test_shipped_rules_raise_the_same_alerts(stream, result, default_rules):
