@@ -13,6 +13,7 @@ once a second: ``--latency-seconds 900`` makes it a long run.
 import argparse
 import asyncio
 import gc
+import logging
 import os
 import random
 import statistics
@@ -32,7 +33,7 @@ from agents.cli_backtest import Job, run_jobs
 from agents.fast_path import FETCH_MAX_WAIT_MS, FETCH_MIN_BYTES
 from agents.local_broker import LocalBroker, free_port_pair
 from agents.settings import Settings
-from agents.topics import ensure_topics
+from agents.topics import ensure_topics, wait_for_leaders
 from agents.worker_process import WorkerProcess
 from bench.workload import Workload, activity_weights, build, customer_key, transaction
 from schemas.alerts import Alert
@@ -363,6 +364,9 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[tuple[str, str]] = []
     try:
         asyncio.run(ensure_topics(settings))
+        asyncio.run(wait_for_leaders(settings, list(settings.input_topics)))
+        # the producer retries a fresh topic's NotLeaderForPartition itself: only errors show
+        logging.getLogger("aiokafka").setLevel(logging.ERROR)
         say(f"preloading {workload.total:,} events into {args.partitions} partitions ...")
         asyncio.run(produce(settings, workload))
         say("baseline: plain aiokafka consumer, decode only ...")
