@@ -46,10 +46,11 @@ A cycle or layering chain found here is told to every other customer on it by a
 alerted, with its own profile, in the finder's cooldown period.
 
 Emission: record ``index`` of a call is ``Envelope(producer, (*cause, index),
-envelope.order_s + hop_delay_s, RANK_PROVENANCE, ...)``, ``cause = (order_s, rank, producer,
-seq)`` of the record applied, where the seq of a provenance cause is replaced by a 16-hex
-digest of it: catch-ups of catch-ups would otherwise nest seqs without bound (a ping-pong
-between two customers every few minutes goes on for days). A provenance record holds at most
+envelope.order_s + hop_delay_s, rank, ...)``, rank ``RANK_PROVENANCE`` (``RANK_PATH_ALERT``
+for a path alert), ``cause = (order_s, rank, producer, seq)`` of the record applied, where
+the seq of a provenance cause is replaced by a 16-hex digest of it: catch-ups of catch-ups
+would otherwise nest seqs without bound (a ping-pong between two customers every few minutes
+goes on for days). A provenance record holds at most
 ``entries_per_customer + 1`` entries (``max_provenance_bytes``).
 """
 
