@@ -106,8 +106,9 @@ def run_network(emitted: dict[int, list[Emitted]], clocks: dict[int, PartitionCl
     return result
 
 
-def _stage(stage: str, rules: CompiledRules, partitions: int, hop_delay_s: int,
-           decode: Callable[[bytes], Any]) -> tuple[StageReplay, dict[bytes, bytes]]:
+def stage_replay(stage: str, rules: CompiledRules, partitions: int, hop_delay_s: int,
+                 decode: Callable[[bytes], Any]) -> tuple[StageReplay, dict[bytes, bytes]]:
+    """A stage's replay over every partition, its states in a dict (the store, returned)."""
     store: dict[bytes, bytes] = {}
     states = StateCache(lambda key, _: store.get(key), max_cached=1 << 60, decode=decode)
     aligner = InternalAligner(stage, partitions, hop_delay_s=hop_delay_s, max_held=1 << 60)
@@ -119,7 +120,7 @@ def _stage(stage: str, rules: CompiledRules, partitions: int, hop_delay_s: int,
 def _run_counterparty(logs: list[_Log], rules: CompiledRules, partitions: int,
                       hop_delay_s: int, rng: random.Random, result: NetworkResult
                       ) -> list[Alert]:
-    replay, _ = _stage(COUNTERPARTY, rules, partitions, hop_delay_s,
+    replay, _ = stage_replay(COUNTERPARTY, rules, partitions, hop_delay_s,
                        CounterpartyState.from_bytes)
     alerts: list[Alert] = []
     while any(log.read < len(log.records) for log in logs):
@@ -135,7 +136,7 @@ def _run_counterparty(logs: list[_Log], rules: CompiledRules, partitions: int,
 
 def _run_flow(logs: list[_Log], rules: CompiledRules, partitions: int, hop_delay_s: int,
               rng: random.Random, result: NetworkResult) -> list[Alert]:
-    replay, _ = _stage(FLOW, rules, partitions, hop_delay_s, FlowState.from_bytes)
+    replay, _ = stage_replay(FLOW, rules, partitions, hop_delay_s, FlowState.from_bytes)
     aligner = replay.aligner
     promised = [float("-inf")] * partitions
     alerts: list[Alert] = []

@@ -161,8 +161,17 @@ def decode(raw: bytes) -> Envelope | Marker:
     if version != VERSION or kind not in ("m", "l", "p", "a"):
         raise FormatError(f"internal record kind {kind!r} version {version!r} is not known to "
                           f"this version of amlstream (it reads version {VERSION})")
+    try:
+        record = _fields(kind, fields)
+    except (TypeError, ValueError, IndexError) as exc:
+        raise FormatError(f"internal record kind {kind!r} is malformed: {exc}") from None
+    _check(record)
+    return record
+
+
+def _fields(kind: str, fields: list[Any]) -> Envelope | Marker:
     if kind == "m":
-        return Marker(fields[2], fields[3], fields[4], fields[5], fields[6])
+        return Marker(*fields[2:7])
     producer, seq, order_s, rank = fields[2], _tuples(fields[3]), fields[4], fields[5]
     body: Body
     if kind == "l":
@@ -178,3 +187,16 @@ def decode(raw: bytes) -> Envelope | Marker:
         body = Provenance(recipient, sender, event_id, at_s, usd_cents, _tuples(entries),
                           catch_up)
     return Envelope(producer, seq, order_s, rank, body)
+
+
+def _check(record: Envelope | Marker) -> None:
+    """The fields the ordering and the routing rely on have their types (a record written by
+    something else than amlstream is refused here, not deep in a stage)."""
+    ints = ([record.promise_s] if isinstance(record, Marker)
+            else [record.order_s, record.rank])
+    if not isinstance(record.producer, str) or not all(
+            isinstance(n, int) and not isinstance(n, bool) for n in ints):
+        raise FormatError("internal record with a producer that is not a string or an order "
+                          "that is not an integer")
+    if isinstance(record, Envelope) and not isinstance(record.key, str):
+        raise FormatError("internal record addressed to no customer or counterparty")

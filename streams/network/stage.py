@@ -29,7 +29,7 @@ from streams.network.counterparty import apply_leg, screen_listing
 from streams.network.emit import FLOWS, Emitted
 from streams.network.flow import apply_flow
 from streams.network.internal_order import InternalAligner
-from streams.network.records import Envelope, FormatError, Leg, decode
+from streams.network.records import Envelope, FormatError, Leg, Marker, decode
 from streams.partitioning import partition_of
 from streams.replay import StepOutcome
 from streams.ruleset import CompiledRules
@@ -64,6 +64,9 @@ class StageReplay:
         for record in records:
             try:
                 item = decode(record.value)
+                if not self._fits(item):
+                    raise FormatError(f"a record of another stage on the {self.stage} "
+                                      f"stage's topic")
             except FormatError as exc:
                 outcome.rejected.append((record, Rejected(ErrorKind.SCHEMA_VIOLATION,
                                                           [str(exc)])))
@@ -71,6 +74,12 @@ class StageReplay:
                 outcome.done.append(record)
                 continue
             self.aligner.add(record.partition, item, record)
+
+    def _fits(self, item: Envelope | Marker) -> bool:
+        """S2 applies only legs with a counterparty; S3 any record addressed to a customer."""
+        if isinstance(item, Marker) or self.stage != COUNTERPARTY:
+            return True
+        return isinstance(item.body, Leg) and item.body.cp_key is not None
 
     def apply_released(self, outcome: StepOutcome) -> int:
         """Apply, in order, what the aligner lets go now; return how many records."""

@@ -1,12 +1,16 @@
 """The backtest's network stages: the producers' interleaving and the fetch sizes change
-nothing (the ordering's promise, exercised on every run), and every planted network typology
-alerts where it should."""
+nothing (the ordering's promise, exercised on every run), every planted network typology
+alerts where it should, and a record a stage cannot read is dead-lettered."""
 
 from datetime import UTC, datetime
 
 import pytest
 
+from schemas.dead_letters import ErrorKind
 from streams.backtest import NetworkTiming, place, run_network_stages, run_records
+from streams.network.offline import stage_replay
+from streams.network.stage import COUNTERPARTY, FLOW
+from streams.replay import InputRecord, StepOutcome
 from streams.synthetic import background_scenarios, to_messages
 from streams.synthetic_network import NETWORK_PLANTED, network_scenarios
 
@@ -62,3 +66,35 @@ def test_the_hop_delay_changes_when_not_whether_a_fast_chain_is_found(s1, defaul
         assert result.network is not None
         assert {a.customer_id for a in result.network.alerts
                 if a.rule_id == "layering_chain"} & set(fast), hop_delay_s
+
+
+# --- records that are not what a stage reads: dead-lettered, the stage goes on -----------------
+
+MALFORMED = [
+    b"not json",
+    b"{}",
+    b'["p", 1, "f0", [1], 5, 2]',  # truncated
+    b'["l", 1]',
+    b'["m", 1]',
+    b'["m", 1, "f0", "soon", false, null, null]',  # a promise that is not a number
+    b'["p", 1, "f0", [1], "5", 2, "B", "A", "e", 1, 2, [], false]',  # order_s a string
+    b'["p", 1, "f0", [1], 5, 2, null, "A", "e", 1, 2, [], false]',  # addressed to no one
+    b'["a", 1, "f0", [1], 5, 3, "B"]',  # a path alert cut short
+    b'["z", 1, "f0"]',  # an unknown kind
+]
+
+
+@pytest.mark.parametrize("stage", [COUNTERPARTY, FLOW])
+def test_malformed_internal_records_are_dead_lettered(stage, default_rules):
+    replay, _ = stage_replay(stage, default_rules, 1, 3600, lambda raw: raw)
+    records = [InputRecord(f"{stage}-topic", 0, n, b"k", raw) for n, raw in enumerate(MALFORMED)]
+    # a provenance record is S3's; on S2's topic it is refused too
+    wrong_stage = b'["p", 1, "f0", [1], 5, 2, "B", "A", "e", 1, 2, [], false]'
+    if stage == COUNTERPARTY:
+        records.append(InputRecord(f"{stage}-topic", 0, len(records), b"k", wrong_stage))
+    outcome = StepOutcome()
+    replay.admit(records, outcome)
+    assert [r.offset for r, _ in outcome.rejected] == [r.offset for r in records]
+    assert all(rejected.kind == ErrorKind.SCHEMA_VIOLATION for _, rejected in outcome.rejected)
+    assert outcome.done == records
+    assert replay.apply_released(outcome) == 0

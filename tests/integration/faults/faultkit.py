@@ -278,6 +278,34 @@ async def produce(deployment: Any, messages: Sequence[Message],
                                                                       strict=True)]
 
 
+INTERNAL_GARBAGE = (
+    b"not json",
+    b'["p", 1, "f0", [1], 5, 2]',  # a provenance record cut short
+    b'["m", 1, "f0", "soon", false, null, null]',  # a promise that is not a number
+    b'["a", 1, "f0", [1], 5, 3, "B"]',  # a path alert cut short
+)
+"""Records no amlstream stage wrote: each internal topic must dead-letter them and go on."""
+
+
+def internal_topics(deployment: Any) -> list[str]:
+    """The worker's internal topics (S1 to S2 and S1/S3 to S3), named after its app id."""
+    return [f"{deployment.name}-cp-legs-repartition", f"{deployment.name}-flows-repartition"]
+
+
+async def produce_raw(deployment: Any, topic: str, values: Sequence[bytes]
+                      ) -> list[tuple[str, int, int, bytes]]:
+    """Each value to every partition of ``topic``; return (topic, partition, offset, value)."""
+    producer = AIOKafkaProducer(bootstrap_servers=deployment.bootstrap, acks="all")
+    await producer.start()
+    try:
+        sent = [(await producer.send(topic, value, key=b"garbage", partition=p), value)
+                for p in range(PARTITIONS) for value in values]
+        landed = [(await future, value) for future, value in sent]
+    finally:
+        await producer.stop()
+    return [(topic, md.partition, md.offset, value) for md, value in landed]
+
+
 async def feed_paced(deployment: Any, messages: Sequence[Message], chunk: int, pause_s: float,
                      gate: asyncio.Event | None = None,
                      lock: asyncio.Lock | None = None) -> None:
