@@ -7,8 +7,9 @@ applies its records in order-key order (``internal_order``), so what it computes
 depend on when the records arrived. A ``Marker`` is a producer's promise: it will never again
 send a record with ``order_s`` below ``promise_s``.
 
-Encoded as compact JSON arrays (orjson), first element the kind. An unknown kind or version
-is a deployment error, not bad input: ``decode`` raises ``FormatError``.
+Encoded as compact JSON arrays (orjson), first element the kind. An unknown kind or version,
+or a malformed record, makes ``decode`` raise ``FormatError``: the stage dead-letters it and
+goes on.
 """
 
 from dataclasses import dataclass
