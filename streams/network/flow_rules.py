@@ -155,9 +155,9 @@ def _fire(state: FlowState, me: str, rule_id: str, config: RuleConfig, entry: Fl
     state.alerted = [*state.alerted, (until, identity)][-ALERTED_KEPT:]
     snapshot = state.snapshot or UNKNOWN_CUSTOMER
     observed, threshold, measure = _measured(config, entry)
-    trigger = entry.path[-1]
-    if told is not None:
-        trigger = next(hop for hop in entry.path if hop[0] == me)
+    # the finder: the transfer that brought the value; a member: its own transfer on the path
+    trigger = (entry.path[-1] if told is None
+               else next(hop for hop in entry.path if hop[0] == me))
     direction = "in" if told is None else "out"
     matches = ({"list": ",".join(entry.lists), "origin": entry.origin} if entry.risky
                else {"found_at": told.found_at} if told else {})

@@ -33,6 +33,7 @@ from aiokafka.partitioner import murmur2
 from aiokafka.structs import TopicPartition
 
 from agents.settings import Settings
+from agents.topics import internal_topics as worker_internal_topics
 from streams.backtest import NetworkTiming, run_backtest
 from streams.ruleset import load_rules
 from streams.synthetic import (
@@ -289,7 +290,7 @@ INTERNAL_GARBAGE = (
 
 def internal_topics(deployment: Any) -> list[str]:
     """The worker's internal topics (S1 to S2 and S1/S3 to S3), named after its app id."""
-    return [f"{deployment.name}-cp-legs-repartition", f"{deployment.name}-flows-repartition"]
+    return worker_internal_topics(Settings(app_id=deployment.name))
 
 
 async def produce_raw(deployment: Any, topic: str, values: Sequence[bytes]
@@ -450,6 +451,21 @@ async def dead_letters(deployment: Any, timeout_s: float = 60.0) -> list[dict[st
     records = await read_to_end(deployment.bootstrap, deployment.topics["dead-letters"],
                                 timeout_s)
     return [orjson.loads(r.value) for r in records]
+
+
+async def wait_for_dead_letters(deployment: Any, sources: Iterable[tuple[str, int, int]],
+                                timeout_s: float = 60.0) -> list[dict[str, Any]]:
+    """Every dead letter, once those of ``sources`` (topic, partition, offset) are among them
+    or at the timeout."""
+    wanted = set(sources)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        letters = await dead_letters(deployment)
+        seen = {(d["source_topic"], d["partition"], d["offset"]) for d in letters}
+        if wanted <= seen or loop.time() > deadline:
+            return letters
+        await asyncio.sleep(1)
 
 
 async def worker_metric(deployment: Any, name: str = "amlstream_events_consumed_total") -> float:

@@ -5,8 +5,6 @@ none other, lag back to 0, the worker still running, no customer id in its log o
 Then records no stage wrote, on every partition of both internal topics: dead-lettered too,
 and the worker goes on."""
 
-import asyncio
-
 import faultkit as fk
 import pytest
 
@@ -35,13 +33,7 @@ async def test_malformed_inputs_are_dead_lettered_and_the_rest_goes_on(deploymen
     verdict.lag(await fk.wait_for_lag_zero(deployment, timeout_s=90, workers=[worker]))
     internal = [sent for topic in fk.internal_topics(deployment)
                 for sent in await fk.produce_raw(deployment, topic, fk.INTERNAL_GARBAGE)]
-    letters = await fk.dead_letters(deployment)
-    for _ in range(60):  # the internal topics' garbage is read after the inputs' end
-        if {(t, p, o) for t, p, o, _ in internal} <= {
-                (d["source_topic"], d["partition"], d["offset"]) for d in letters}:
-            break
-        await asyncio.sleep(1)
-        letters = await fk.dead_letters(deployment)
+    letters = await fk.wait_for_dead_letters(deployment, [(t, p, o) for t, p, o, _ in internal])
     by_source = {(d["source_topic"], d["partition"], d["offset"]): d for d in letters}
     missing = [(t, p, o) for t, p, o, _ in internal if (t, p, o) not in by_source]
     assert not missing, f"internal garbage not dead-lettered: {missing[:5]}"
